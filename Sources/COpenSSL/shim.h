@@ -1,0 +1,91 @@
+#ifndef MAILSEC_COPENSSL_SHIM_H
+#define MAILSEC_COPENSSL_SHIM_H
+
+// OpenSSL 3 (Debian: libssl-dev). Swift cannot call C macros that take
+// arguments, nor the type-safe `sk_*` stack accessors (all macros), so each
+// one we use gets a one-line static inline wrapper here: a system-library
+// target compiles no .c file. Every wrapper is prefixed `mailsec_`.
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/opensslv.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+// BIO_get_mem_data is a macro over BIO_ctrl.
+static inline long mailsec_BIO_get_mem_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+
+// OPENSSL_free is a macro that passes __FILE__/__LINE__ to CRYPTO_free.
+static inline void mailsec_OPENSSL_free(void *pointer) {
+    OPENSSL_free(pointer);
+}
+
+// X509V3_set_ctx_nodb is a macro assigning a struct field.
+static inline void mailsec_X509V3_set_ctx_nodb(X509V3_CTX *ctx) {
+    X509V3_set_ctx_nodb(ctx);
+}
+
+// subjectAltName: GENERAL_NAMES is STACK_OF(GENERAL_NAME).
+static inline int mailsec_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
+    return sk_GENERAL_NAME_num(names);
+}
+static inline GENERAL_NAME *mailsec_sk_GENERAL_NAME_value(const GENERAL_NAMES *names, int index) {
+    return sk_GENERAL_NAME_value(names, index);
+}
+
+// extendedKeyUsage: EXTENDED_KEY_USAGE is STACK_OF(ASN1_OBJECT).
+static inline int mailsec_sk_ASN1_OBJECT_num(const EXTENDED_KEY_USAGE *objects) {
+    return sk_ASN1_OBJECT_num(objects);
+}
+static inline ASN1_OBJECT *mailsec_sk_ASN1_OBJECT_value(const EXTENDED_KEY_USAGE *objects, int index) {
+    return sk_ASN1_OBJECT_value(objects, index);
+}
+
+// Extension lists, for the extension request of a CSR.
+static inline STACK_OF(X509_EXTENSION) *mailsec_sk_X509_EXTENSION_new_null(void) {
+    return sk_X509_EXTENSION_new_null();
+}
+static inline int mailsec_sk_X509_EXTENSION_push(STACK_OF(X509_EXTENSION) *list, X509_EXTENSION *extension) {
+    return sk_X509_EXTENSION_push(list, extension);
+}
+static inline int mailsec_sk_X509_EXTENSION_num(const STACK_OF(X509_EXTENSION) *list) {
+    return sk_X509_EXTENSION_num(list);
+}
+static inline X509_EXTENSION *mailsec_sk_X509_EXTENSION_value(const STACK_OF(X509_EXTENSION) *list, int index) {
+    return sk_X509_EXTENSION_value(list, index);
+}
+// Frees the list and every extension in it.
+static inline void mailsec_sk_X509_EXTENSION_free_all(STACK_OF(X509_EXTENSION) *list) {
+    sk_X509_EXTENSION_pop_free(list, X509_EXTENSION_free);
+}
+
+// Certificate lists, for chains handed to X509_STORE_CTX.
+static inline STACK_OF(X509) *mailsec_sk_X509_new_null(void) {
+    return sk_X509_new_null();
+}
+static inline int mailsec_sk_X509_push(STACK_OF(X509) *list, X509 *certificate) {
+    return sk_X509_push(list, certificate);
+}
+static inline int mailsec_sk_X509_num(const STACK_OF(X509) *list) {
+    return sk_X509_num(list);
+}
+static inline X509 *mailsec_sk_X509_value(const STACK_OF(X509) *list, int index) {
+    return sk_X509_value(list, index);
+}
+// Frees the list only; the certificates stay owned by their Swift wrappers.
+static inline void mailsec_sk_X509_free(STACK_OF(X509) *list) {
+    sk_X509_free(list);
+}
+
+#endif

@@ -1,0 +1,98 @@
+import COpenSSL
+
+/// A PKCS#10 certificate signing request, owning its OpenSSL X509_REQ.
+public final class CertificateSigningRequest: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(taking pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        X509_REQ_free(pointer)
+    }
+
+    /// Decodes one DER CSR.
+    public convenience init(der: [UInt8], source: String = "CSR") throws {
+        OpenSSLErrorQueue.clear()
+        let decoded: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor = buffer.baseAddress
+            return d2i_X509_REQ(nil, &cursor, buffer.count)
+        }
+        guard let decoded else { throw MailSecError.openSSL("\(source) is not a DER certificate signing request") }
+        self.init(taking: decoded)
+    }
+
+    /// A signed request for `profile`'s subject and names, for `key`.
+    public convenience init(profile: CertificateProfile, key: PrivateKey) throws {
+        OpenSSLErrorQueue.clear()
+        guard let request = X509_REQ_new() else { throw MailSecError.openSSL("cannot allocate a CSR") }
+        self.init(taking: request)
+        let name = try profile.subject.makeOpenSSLName()
+        defer { X509_NAME_free(name) }
+        guard X509_REQ_set_version(request, Int(X509_REQ_VERSION_1)) == 1,
+              X509_REQ_set_subject_name(request, name) == 1,
+              X509_REQ_set_pubkey(request, key.pointer) == 1 else {
+            throw MailSecError.openSSL("cannot fill in the CSR")
+        }
+        guard let list = mailsec_sk_X509_EXTENSION_new_null() else { throw MailSecError.openSSL("cannot allocate an extension list") }
+        defer { mailsec_sk_X509_EXTENSION_free_all(list) }
+        var context = X509V3_CTX()
+        X509V3_set_ctx(&context, nil, nil, request, nil, 0)
+        mailsec_X509V3_set_ctx_nodb(&context)
+        for (nid, value) in profile.requestedExtensions(keyType: key.keyDescription.type) {
+            guard let extensionValue = X509V3_EXT_conf_nid(nil, &context, nid, value) else {
+                throw MailSecError.openSSL("cannot build the extension \(value)")
+            }
+            guard mailsec_sk_X509_EXTENSION_push(list, extensionValue) > 0 else {
+                X509_EXTENSION_free(extensionValue)
+                throw MailSecError.openSSL("cannot build the extension request")
+            }
+        }
+        guard X509_REQ_add_extensions(request, list) == 1 else { throw MailSecError.openSSL("cannot add the extension request") }
+        guard X509_REQ_sign(request, key.pointer, key.signingDigest) > 0 else {
+            throw MailSecError.openSSL("cannot sign the CSR")
+        }
+    }
+
+    public var subject: DistinguishedName { DistinguishedName(openSSL: X509_REQ_get_subject_name(pointer)) }
+
+    /// The subjectAltName entries of the extension request.
+    public var requestedSubjectAlternativeNames: [SubjectAlternativeName] {
+        guard let extensions = X509_REQ_get_extensions(pointer) else { return [] }
+        defer { mailsec_sk_X509_EXTENSION_free_all(extensions) }
+        for index in 0..<mailsec_sk_X509_EXTENSION_num(extensions) {
+            let candidate = mailsec_sk_X509_EXTENSION_value(extensions, index)
+            guard OBJ_obj2nid(X509_EXTENSION_get_object(candidate)) == NID_subject_alt_name,
+                  let decoded = X509V3_EXT_d2i(candidate) else { continue }
+            let names = OpaquePointer(decoded)
+            defer { GENERAL_NAMES_free(names) }
+            return SubjectAlternativeName.list(from: names)
+        }
+        return []
+    }
+
+    public var publicKeyDescription: KeyDescription { KeyDescription(X509_REQ_get0_pubkey(pointer)) }
+
+    public func subjectPublicKeyInfo() throws -> [UInt8] {
+        guard let key = X509_REQ_get0_pubkey(pointer) else { throw MailSecError.openSSL("the CSR's public key cannot be decoded") }
+        return try EVPKey.subjectPublicKeyInfo(key)
+    }
+
+    public var signatureAlgorithm: String {
+        OBJ_nid2ln(X509_REQ_get_signature_nid(pointer)).map { String(cString: $0) } ?? "unknown"
+    }
+
+    /// True when the request is signed by the key it carries.
+    public var hasValidSignature: Bool {
+        let valid = X509_REQ_verify(pointer, X509_REQ_get0_pubkey(pointer)) == 1
+        OpenSSLErrorQueue.clear()
+        return valid
+    }
+
+    public func pem() throws -> [UInt8] {
+        let bio = try MemoryBIO()
+        guard PEM_write_bio_X509_REQ(bio.pointer, pointer) == 1 else { throw MailSecError.openSSL("cannot encode the CSR") }
+        return bio.bytes()
+    }
+}

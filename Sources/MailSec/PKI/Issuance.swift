@@ -1,0 +1,210 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+
+/// What `mailsec genkey` and `mailsec ca create` are asked to make.
+public struct IssuanceRequest {
+    public enum KeySource {
+        case generate(KeySpec)
+        /// Keep the key already at `locations.keyPath` (renewal that keeps DANE 3 1 1 valid).
+        case reuseExisting(passphrase: SecureBytes?)
+    }
+
+    public enum Output: Equatable {
+        case certificate
+        case signingRequest
+    }
+
+    /// A local CA, as `mailsec ca create` left it.
+    public struct Authority {
+        public var name: String
+        public var locations: KeyPairLocations
+        public var passphrase: SecureBytes?
+        public init(name: String, locations: KeyPairLocations, passphrase: SecureBytes? = nil) {
+            self.name = name
+            self.locations = locations
+            self.passphrase = passphrase
+        }
+    }
+
+    public var profile: CertificateProfile
+    public var locations: KeyPairLocations
+    public var key: KeySource
+    public var output: Output = .certificate
+    public var authority: Authority?
+    /// Replace existing files, keeping backups.
+    public var force = false
+    /// Write the new key encrypted under this passphrase.
+    public var keyPassphrase: SecureBytes?
+    /// Called during key generation, for a progress display.
+    public var progress: ((Int) -> Void)?
+
+    public init(profile: CertificateProfile, locations: KeyPairLocations, key: KeySource) {
+        self.profile = profile
+        self.locations = locations
+        self.key = key
+    }
+
+    var outputPath: String { output == .certificate ? locations.certificatePath : locations.requestPath }
+}
+
+/// One file that was written (or, for a reused key, kept).
+public struct WrittenFile: Sendable {
+    public var path: String
+    /// The path the server sees (without --root), for configuration lines.
+    public var systemPath: String
+    public var status: FileStatus?
+    public var backupPath: String?
+    /// False for a reused key that was left as it was.
+    public var written: Bool
+}
+
+/// What was made.
+public struct IssuanceResult {
+    public var key: WrittenFile
+    public var keyDescription: KeyDescription
+    public var keyEncrypted: Bool
+    public var certificate: Certificate?
+    public var request: CertificateSigningRequest?
+    public var output: WrittenFile
+    public var spkiSHA256: [UInt8]
+    /// Things the user should know that did not stop the run.
+    public var warnings: [String]
+}
+
+/// Makes a key and a certificate or CSR and puts them in place safely.
+public enum Issuer {
+    public static func run(_ request: IssuanceRequest) throws -> IssuanceResult {
+        let locations = request.locations
+        let outputPath = request.outputPath
+        let reusing: Bool
+        if case .reuseExisting = request.key { reusing = true } else { reusing = false }
+        var warnings: [String] = []
+
+        // Refuse early, before spending seconds on an RSA key.
+        try SecureFileSystem.prepareDirectory(SecureFileSystem.directory(of: locations.keyPath), mode: locations.keyDirectoryMode,
+                                              owner: ownerForKey(locations), holdsPrivateKeys: true)
+        try SecureFileSystem.prepareDirectory(SecureFileSystem.directory(of: outputPath), mode: 0o755,
+                                              owner: FileOwner.isRunningAsRoot ? .root : nil, holdsPrivateKeys: false)
+        let keyExists = FileStatus(path: locations.keyPath, followLinks: false) != nil
+        if reusing {
+            guard keyExists else {
+                throw MailSecError(.fileNotFound, "\(locations.keyPath): no key to reuse", remedy: "leave out --reuse-key to make a new key")
+            }
+        } else if keyExists && !request.force {
+            throw MailSecError(.fileExists, "\(locations.keyPath) already exists; it was left untouched",
+                               remedy: "renew the certificate for this key with --reuse-key, or replace the key with --force (the old one is kept as a backup)")
+        }
+        if FileStatus(path: outputPath, followLinks: false) != nil && !request.force && !reusing {
+            throw MailSecError(.fileExists, "\(outputPath) already exists; it was left untouched",
+                               remedy: "pass --force to replace it (a backup is kept)")
+        }
+
+        let authority = try request.authority.map(loadAuthority)
+        if let authority {
+            let caExpiry = authority.certificate.notAfter
+            let leafExpiry = Date().addingTimeInterval(TimeInterval(request.profile.days) * 86_400)
+            if leafExpiry > caExpiry {
+                warnings.append("the certificate outlives its CA (which expires \(UTCTime.human(caExpiry))); clients will reject it after that")
+            }
+        }
+
+        let key: PrivateKey
+        switch request.key {
+        case .generate(let spec):
+            key = try PrivateKey.generate(spec, progress: request.progress)
+        case .reuseExisting(let passphrase):
+            let pem = try SecureFileSystem.read(locations.keyPath)
+            key = try pem.withUnsafeBytes { try PrivateKey(pem: $0, passphrase: passphrase, source: locations.keyPath) }
+        }
+
+        var certificate: Certificate?
+        var signingRequest: CertificateSigningRequest?
+        let outputBytes: [UInt8]
+        switch request.output {
+        case .certificate:
+            let made = try Certificate(profile: request.profile, subjectKey: key, issuer: authority)
+            outputBytes = try made.pem()
+            certificate = made
+        case .signingRequest:
+            let made = try CertificateSigningRequest(profile: request.profile, key: key)
+            outputBytes = try made.pem()
+            signingRequest = made
+        }
+
+        // Stage everything first, so a full disk stops us before anything is replaced.
+        var stagedKey: StagedFile?
+        if !reusing {
+            let pem = try key.pkcs8PEM(passphrase: request.keyPassphrase)
+            stagedKey = try pem.withUnsafeBytes {
+                try StagedFile(path: locations.keyPath, contents: $0, mode: locations.keyMode, owner: ownerForKey(locations))
+            }
+        }
+        let stagedOutput = try outputBytes.withUnsafeBytes {
+            try StagedFile(path: outputPath, contents: $0, mode: locations.publicMode, owner: FileOwner.isRunningAsRoot ? .root : nil)
+        }
+        let now = Date()
+        let keyBackup = try stagedKey?.commit(replacing: request.force, now: now)
+        let outputBackup = try stagedOutput.commit(replacing: request.force || reusing, now: now)
+
+        let keyEncrypted: Bool
+        if reusing {
+            keyEncrypted = (try? SecureFileSystem.read(locations.keyPath).withUnsafeBytes { PEMDocument.looksEncrypted($0) }) ?? false
+        } else {
+            keyEncrypted = request.keyPassphrase != nil
+        }
+        if keyEncrypted {
+            warnings.append("the key is encrypted: Postfix and Dovecot cannot ask for a passphrase and will not start with it")
+        }
+        if request.profile.role == .server, request.output == .certificate, request.profile.days > 825 {
+            warnings.append("Apple clients reject TLS server certificates valid for more than 825 days; consider --days 825 or less")
+        }
+
+        return IssuanceResult(
+            key: WrittenFile(path: locations.keyPath, systemPath: locations.systemPath(locations.keyPath),
+                             status: FileStatus(path: locations.keyPath), backupPath: keyBackup, written: !reusing),
+            keyDescription: key.keyDescription,
+            keyEncrypted: keyEncrypted,
+            certificate: certificate,
+            request: signingRequest,
+            output: WrittenFile(path: outputPath, systemPath: locations.systemPath(outputPath),
+                                status: FileStatus(path: outputPath), backupPath: outputBackup, written: true),
+            spkiSHA256: try key.spkiSHA256(),
+            warnings: warnings
+        )
+    }
+
+    /// Reads a local CA's certificate and key and checks they can sign.
+    static func loadAuthority(_ authority: IssuanceRequest.Authority) throws -> (certificate: Certificate, key: PrivateKey) {
+        let paths = authority.locations
+        guard FileStatus(path: paths.certificatePath) != nil else {
+            throw MailSecError(.fileNotFound, "no CA named '\(authority.name)': \(paths.certificatePath) does not exist",
+                               remedy: "create it with: mailsec ca create \(authority.name)" + (paths.root == "/" ? "" : " --root \(paths.root)"))
+        }
+        let certificateBytes = try SecureFileSystem.read(paths.certificatePath).withUnsafeBytes { Array($0) }
+        guard let certificate = try Certificate.all(in: certificateBytes, source: paths.certificatePath).first else {
+            throw MailSecError(.invalidInput, "\(paths.certificatePath) holds no certificate")
+        }
+        guard certificate.basicConstraints?.isCA == true else {
+            throw MailSecError(.invalidInput, "\(paths.certificatePath) is not a CA certificate (basicConstraints CA:TRUE is missing)")
+        }
+        guard certificate.notAfter > Date() else {
+            throw MailSecError(.invalidInput, "the CA '\(authority.name)' expired on \(UTCTime.human(certificate.notAfter))",
+                               remedy: "make a new CA with: mailsec ca create --force \(authority.name)")
+        }
+        let pem = try SecureFileSystem.read(paths.keyPath)
+        let key = try pem.withUnsafeBytes { try PrivateKey(pem: $0, passphrase: authority.passphrase, source: paths.keyPath) }
+        guard key.matches(certificate) else {
+            throw MailSecError(.invalidInput, "\(paths.keyPath) is not the key of \(paths.certificatePath)")
+        }
+        return (certificate, key)
+    }
+
+    static func ownerForKey(_ locations: KeyPairLocations) -> FileOwner? {
+        guard FileOwner.isRunningAsRoot else { return nil }
+        return FileOwner(uid: 0, gid: locations.keyGroup ?? 0)
+    }
+}

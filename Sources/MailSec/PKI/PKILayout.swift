@@ -1,0 +1,71 @@
+import Glibc
+
+/// The file layouts admins know, and where a key pair goes in each.
+public enum PKILayout: String, Sendable, CaseIterable {
+    /// RHEL, CentOS, Fedora (genkey's): /etc/pki/tls/private and /etc/pki/tls/certs.
+    case pki
+    /// Debian and Ubuntu: /etc/ssl/private (root:ssl-cert 0710) and /etc/ssl/certs.
+    case debian
+
+    /// Where a host's key, certificate and CSR go under `root`.
+    public func locations(for hostname: String, root: String) -> KeyPairLocations {
+        let base = self == .pki ? "/etc/pki/tls" : "/etc/ssl"
+        var locations = KeyPairLocations(
+            root: root,
+            keyPath: KeyPairLocations.join(root, "\(base)/private/\(hostname).key"),
+            certificatePath: KeyPairLocations.join(root, "\(base)/certs/\(hostname).crt"),
+            requestPath: KeyPairLocations.join(root, "\(base)/certs/\(hostname).csr")
+        )
+        // Debian lets members of ssl-cert (Postfix, Dovecot, Exim) read keys
+        // without root; where that group exists, follow the convention.
+        if self == .debian, FileOwner.isRunningAsRoot, let group = FileOwner.groupID(named: "ssl-cert") {
+            locations.keyMode = 0o640
+            locations.keyDirectoryMode = 0o710
+            locations.keyGroup = group
+        }
+        return locations
+    }
+
+    /// Where a local CA made by `mailsec ca create NAME` lives under `root`.
+    public static func authorityLocations(name: String, root: String) -> KeyPairLocations {
+        KeyPairLocations(
+            root: root,
+            keyPath: KeyPairLocations.join(root, "/etc/pki/CA/private/\(name).key"),
+            certificatePath: KeyPairLocations.join(root, "/etc/pki/CA/certs/\(name).crt"),
+            requestPath: KeyPairLocations.join(root, "/etc/pki/CA/certs/\(name).csr")
+        )
+    }
+}
+
+/// The paths and permissions of one key pair.
+public struct KeyPairLocations: Sendable, Equatable {
+    /// The prefix every path lives under (`/` on the real system).
+    public var root: String
+    public var keyPath: String
+    public var certificatePath: String
+    public var requestPath: String
+    /// 0600, or 0640 with `keyGroup` (Debian's ssl-cert).
+    public var keyMode: mode_t = 0o600
+    /// Mode of the key directory when it has to be created.
+    public var keyDirectoryMode: mode_t = 0o700
+    /// Group of the key and its directory; root's when nil.
+    public var keyGroup: gid_t?
+    public var publicMode: mode_t = 0o644
+
+    public init(root: String, keyPath: String, certificatePath: String, requestPath: String) {
+        self.root = root
+        self.keyPath = keyPath
+        self.certificatePath = certificatePath
+        self.requestPath = requestPath
+    }
+
+    /// The path as the server itself will see it (without `root`), for configuration lines.
+    public func systemPath(_ path: String) -> String {
+        guard root != "/", path.hasPrefix(root + "/") else { return path }
+        return String(path.dropFirst(root.count))
+    }
+
+    static func join(_ root: String, _ path: String) -> String {
+        root == "/" ? path : (root.hasSuffix("/") ? String(root.dropLast()) : root) + path
+    }
+}

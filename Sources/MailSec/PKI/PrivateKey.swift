@@ -1,0 +1,239 @@
+import COpenSSL
+
+/// The key algorithms MailSec generates.
+public enum KeySpec: Sendable, Equatable, CustomStringConvertible {
+    case rsa(bits: Int)
+    case ec(curve: ECCurve)
+    case ed25519
+
+    /// RSA key sizes we generate. Less than 2048 is refused: clients reject it.
+    public static let rsaSizes = [2048, 3072, 4096]
+
+    public var description: String {
+        switch self {
+        case .rsa(let bits): "RSA \(bits)"
+        case .ec(let curve): "EC \(curve.rawValue)"
+        case .ed25519: "Ed25519"
+        }
+    }
+}
+
+public enum ECCurve: String, Sendable, CaseIterable {
+    case p256 = "P-256"
+    case p384 = "P-384"
+}
+
+/// What kind of key something holds, as reported to users.
+public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
+    /// `RSA`, `EC`, `Ed25519`, `Ed448`, or OpenSSL's name for anything else.
+    public var type: String
+    /// Modulus size for RSA, field size for EC, key size for EdDSA.
+    public var bits: Int
+    /// The named curve of an EC key (`P-256`).
+    public var curve: String?
+
+    public var description: String {
+        switch type {
+        case "RSA": "RSA \(bits)"
+        case "EC": "EC \(curve ?? "\(bits)-bit")"
+        default: type
+        }
+    }
+
+    /// Describes any EVP_PKEY, public or private.
+    init(_ key: OpaquePointer) {
+        bits = Int(EVP_PKEY_get_bits(key))
+        switch EVP_PKEY_get_base_id(key) {
+        case EVP_PKEY_RSA, EVP_PKEY_RSA_PSS:
+            type = "RSA"
+        case EVP_PKEY_EC:
+            type = "EC"
+            var name = [CChar](repeating: 0, count: 80)
+            var length = 0
+            if EVP_PKEY_get_group_name(key, &name, name.count, &length) == 1 {
+                curve = Self.nistName(String(nulTerminated: name))
+            }
+        case EVP_PKEY_ED25519:
+            type = "Ed25519"
+            bits = 256
+        case EVP_PKEY_ED448:
+            type = "Ed448"
+            bits = 456
+        default:
+            type = EVP_PKEY_get0_type_name(key).map { String(cString: $0) } ?? "unknown"
+        }
+    }
+
+    private static func nistName(_ group: String) -> String {
+        switch group {
+        case "prime256v1", "P-256": "P-256"
+        case "secp384r1", "P-384": "P-384"
+        case "secp521r1", "P-521": "P-521"
+        default: group
+        }
+    }
+}
+
+/// Operations shared by private and public EVP_PKEYs.
+enum EVPKey {
+    /// The DER SubjectPublicKeyInfo: what DANE `3 1 x` and key matching compare.
+    static func subjectPublicKeyInfo(_ key: OpaquePointer) throws -> [UInt8] {
+        var output: UnsafeMutablePointer<UInt8>?
+        let length = i2d_PUBKEY(key, &output)
+        guard length > 0, let output else { throw MailSecError.openSSL("cannot encode the public key") }
+        defer { mailsec_OPENSSL_free(output) }
+        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+    }
+}
+
+/// A private key, owning its OpenSSL EVP_PKEY. Its PEM form only ever lives
+/// in `SecureBytes`.
+public final class PrivateKey: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(taking pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        EVP_PKEY_free(pointer)
+    }
+
+    /// Generates a key. `progress` is called from OpenSSL's key generation
+    /// callback (for RSA: once per candidate prime), so a terminal can show it.
+    public static func generate(_ spec: KeySpec, progress: ((Int) -> Void)? = nil) throws -> PrivateKey {
+        OpenSSLErrorQueue.clear()
+        let algorithm: String
+        switch spec {
+        case .rsa(let bits):
+            guard KeySpec.rsaSizes.contains(bits) else {
+                throw MailSecError(.invalidInput, "RSA keys of \(bits) bits are not offered",
+                                   remedy: "use --bits 2048, 3072 or 4096 (less than 2048 is rejected by current clients)")
+            }
+            algorithm = "RSA"
+        case .ec: algorithm = "EC"
+        case .ed25519: algorithm = "ED25519"
+        }
+        guard let context = EVP_PKEY_CTX_new_from_name(nil, algorithm, nil) else {
+            throw MailSecError.openSSL("cannot set up \(spec) key generation")
+        }
+        defer { EVP_PKEY_CTX_free(context) }
+        guard EVP_PKEY_keygen_init(context) == 1 else {
+            throw MailSecError.openSSL("cannot set up \(spec) key generation")
+        }
+        switch spec {
+        case .rsa(let bits):
+            guard EVP_PKEY_CTX_set_rsa_keygen_bits(context, Int32(bits)) == 1 else {
+                throw MailSecError.openSSL("cannot set the RSA key size to \(bits)")
+            }
+        case .ec(let curve):
+            guard EVP_PKEY_CTX_set_group_name(context, curve.rawValue) == 1 else {
+                throw MailSecError.openSSL("cannot select the curve \(curve.rawValue)")
+            }
+        case .ed25519:
+            break
+        }
+
+        let box = progress.map { ProgressBox($0) }
+        let unmanaged = box.map { Unmanaged.passRetained($0) }
+        defer { unmanaged?.release() }
+        if let unmanaged {
+            EVP_PKEY_CTX_set_app_data(context, unmanaged.toOpaque())
+            EVP_PKEY_CTX_set_cb(context) { context in
+                guard let context, let data = EVP_PKEY_CTX_get_app_data(context) else { return 1 }
+                let box = Unmanaged<ProgressBox>.fromOpaque(data).takeUnretainedValue()
+                box.report(Int(EVP_PKEY_CTX_get_keygen_info(context, 0)))
+                return 1
+            }
+        }
+
+        var key: OpaquePointer?
+        guard EVP_PKEY_generate(context, &key) == 1, let key else {
+            throw MailSecError.openSSL("\(spec) key generation failed")
+        }
+        return PrivateKey(taking: key)
+    }
+
+    /// Reads a PEM private key (PKCS#8, traditional RSA/EC, encrypted or not).
+    /// An encrypted key without `passphrase` throws `.passphrase`.
+    public convenience init(pem: UnsafeRawBufferPointer, passphrase: SecureBytes? = nil, source: String = "key") throws {
+        OpenSSLErrorQueue.clear()
+        let bio = try MemoryBIO(readingFrom: pem)
+        let key: OpaquePointer?
+        if let passphrase {
+            key = passphrase.withCString { secret in
+                PEM_read_bio_PrivateKey(bio.pointer, nil, nil, UnsafeMutableRawPointer(mutating: secret))
+            }
+        } else {
+            // An explicit callback that supplies no passphrase: OpenSSL must
+            // never fall back to prompting on the terminal itself.
+            key = PEM_read_bio_PrivateKey(bio.pointer, nil, { _, _, _, _ in 0 }, nil)
+        }
+        guard let key else {
+            let reasons = OpenSSLErrorQueue.drain()
+            let encrypted = PEMDocument.looksEncrypted(pem)
+            if encrypted {
+                if passphrase == nil {
+                    throw MailSecError(.passphrase, "\(source) is encrypted and no passphrase was given",
+                                       remedy: "give the passphrase with --passphrase-file, or on the prompt")
+                }
+                throw MailSecError(.passphrase, "\(source): wrong passphrase, or the encrypted key is damaged (\(reasons.joined(separator: "; ")))")
+            }
+            throw MailSecError(.invalidInput, "\(source) is not a readable private key" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: "; ")))"))
+        }
+        self.init(taking: key)
+    }
+
+    /// Reads a DER private key (PKCS#8 or traditional).
+    public convenience init(der: UnsafeRawBufferPointer, source: String = "key") throws {
+        OpenSSLErrorQueue.clear()
+        var cursor = der.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard let key = d2i_AutoPrivateKey(nil, &cursor, der.count) else {
+            throw MailSecError.openSSL("\(source) is not a readable DER private key")
+        }
+        self.init(taking: key)
+    }
+
+    public var keyDescription: KeyDescription { KeyDescription(pointer) }
+
+    /// DER SubjectPublicKeyInfo of the public half.
+    public func subjectPublicKeyInfo() throws -> [UInt8] {
+        try EVPKey.subjectPublicKeyInfo(pointer)
+    }
+
+    /// SHA-256 of the SubjectPublicKeyInfo: the TLSA `3 1 1` association data.
+    public func spkiSHA256() throws -> [UInt8] {
+        Digest.sha256(try subjectPublicKeyInfo())
+    }
+
+    /// True when `certificate` carries this key's public half.
+    public func matches(_ certificate: Certificate) -> Bool {
+        guard let mine = try? subjectPublicKeyInfo(), let theirs = try? certificate.subjectPublicKeyInfo() else { return false }
+        return mine == theirs
+    }
+
+    /// PKCS#8 PEM, unencrypted (what Postfix and Dovecot load) or, with a
+    /// passphrase, encrypted with AES-256-CBC under PBKDF2.
+    public func pkcs8PEM(passphrase: SecureBytes? = nil) throws -> SecureBytes {
+        OpenSSLErrorQueue.clear()
+        let bio = try MemoryBIO(secure: true)
+        let ok: Int32
+        if let passphrase {
+            ok = passphrase.withUnsafeBytes { secret in
+                PEM_write_bio_PKCS8PrivateKey(bio.pointer, pointer, EVP_aes_256_cbc(),
+                                              secret.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                              Int32(secret.count), nil, nil)
+            }
+        } else {
+            ok = PEM_write_bio_PrivateKey(bio.pointer, pointer, nil, nil, 0, nil, nil)
+        }
+        guard ok == 1 else { throw MailSecError.openSSL("cannot encode the private key") }
+        return bio.secureBytes()
+    }
+}
+
+/// Carries the Swift progress closure through OpenSSL's C callback.
+private final class ProgressBox {
+    let report: (Int) -> Void
+    init(_ report: @escaping (Int) -> Void) { self.report = report }
+}

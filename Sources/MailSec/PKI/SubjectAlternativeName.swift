@@ -1,0 +1,63 @@
+/// One entry of a certificate's subjectAltName extension.
+public enum SubjectAlternativeName: Hashable, Sendable, CustomStringConvertible {
+    case dns(String)
+    case ip(String)
+    case email(String)
+    case uri(String)
+    /// A kind MailSec does not interpret, described as OpenSSL prints it.
+    case other(String)
+
+    /// Parses `DNS:name`, `IP:address`, or a bare name or address.
+    public init(parsing text: String) throws {
+        let trimmed = text.trimmingWhitespace()
+        if let colon = trimmed.firstIndex(of: ":"), IPAddress.normalize(trimmed) == nil {
+            let kind = trimmed[..<colon].uppercased()
+            let value = String(trimmed[trimmed.index(after: colon)...])
+            switch kind {
+            case "DNS":
+                self = .dns(try Hostname.normalize(value, allowWildcard: true, field: "--san DNS name"))
+            case "IP":
+                guard let address = IPAddress.normalize(value) else {
+                    throw MailSecError(.invalidInput, "invalid --san IP address '\(value)'", remedy: "write an IPv4 address like IP:192.0.2.1 or an IPv6 address like IP:2001:db8::1")
+                }
+                self = .ip(address)
+            default:
+                throw MailSecError(.invalidInput, "unsupported --san type '\(kind)' in '\(text)'", remedy: "use DNS:name or IP:address")
+            }
+        } else if let address = IPAddress.normalize(trimmed) {
+            self = .ip(address)
+        } else {
+            self = .dns(try Hostname.normalize(trimmed, allowWildcard: true, field: "--san DNS name"))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .dns(let name): "DNS:\(name)"
+        case .ip(let address): "IP:\(address)"
+        case .email(let address): "email:\(address)"
+        case .uri(let uri): "URI:\(uri)"
+        case .other(let text): text
+        }
+    }
+
+    /// The form OpenSSL's subjectAltName configuration syntax takes.
+    var openSSLConfigValue: String {
+        switch self {
+        case .dns(let name): "DNS:\(name)"
+        case .ip(let address): "IP:\(address)"
+        case .email(let address): "email:\(address)"
+        case .uri(let uri): "URI:\(uri)"
+        case .other(let text): text
+        }
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(scalars[first...last])
+    }
+}

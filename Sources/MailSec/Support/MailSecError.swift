@@ -1,0 +1,44 @@
+/// The error every MailSec API throws when it cannot do its job at all.
+///
+/// A check that merely fails is not an error: it is a `Finding`. This is for
+/// bad input, unreadable files, I/O and OpenSSL failures. `code` is an
+/// extensible struct rather than a public enum so new codes do not break callers.
+public struct MailSecError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let name: String
+        public init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// Input that cannot be used: a bad hostname, an option out of range, a malformed file.
+        public static let invalidInput = Code("invalid-input")
+        /// A file that should not be replaced already exists.
+        public static let fileExists = Code("file-exists")
+        /// A file or directory that is needed is missing.
+        public static let fileNotFound = Code("file-not-found")
+        /// Reading, writing or creating a file or directory failed.
+        public static let io = Code("io")
+        /// Permissions or ownership are unsafe or insufficient.
+        public static let permission = Code("permission")
+        /// OpenSSL refused an operation; the message carries its error queue.
+        public static let openSSL = Code("openssl")
+        /// A passphrase is needed, or the one given is wrong.
+        public static let passphrase = Code("passphrase")
+    }
+
+    public var code: Code
+    /// What went wrong, naming the file, field or value concerned.
+    public var message: String
+    /// How to fix it, when we know.
+    public var remedy: String?
+
+    public init(_ code: Code, _ message: String, remedy: String? = nil) {
+        self.code = code
+        self.message = message
+        self.remedy = remedy
+    }
+
+    public var description: String {
+        guard let remedy else { return message }
+        return "\(message)\n  fix: \(remedy)"
+    }
+}

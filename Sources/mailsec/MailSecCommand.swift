@@ -2,5 +2,18 @@ import ArgumentParser
 
 @main
 struct MailSecCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mailsec", version: "0.1.0")
+    static let configuration = CommandConfiguration(
+        commandName: "mailsec",
+        abstract: "TLS and SASL tools for Postfix and Dovecot mail servers.",
+        discussion: """
+        Exit codes: 0 success; 1 a check or an authentication failed; 2 the tool could not run \
+        (bad input, I/O, protocol error, timeout); 64 usage error.
+        """,
+        version: MailSecVersion.current,
+        subcommands: [GenKey.self, CA.self, Inspect.self]
+    )
+}
+
+enum MailSecVersion {
+    static let current = "0.1.0"
 }

@@ -156,7 +156,8 @@ public enum Issuer {
         } else {
             keyEncrypted = request.keyPassphrase != nil
         }
-        if keyEncrypted {
+        // Only a server key must load unattended; an encrypted CA key is good practice.
+        if keyEncrypted && request.profile.role == .server {
             warnings.append("the key is encrypted: Postfix and Dovecot cannot ask for a passphrase and will not start with it")
         }
         if request.profile.role == .server, request.output == .certificate, request.profile.days > 825 {

@@ -19,7 +19,9 @@ public enum UTCTime {
 
     /// Whole days from `now` until `date`, rounded down; negative when past.
     public static func daysLeft(until date: Date, from now: Date = Date()) -> Int {
-        let seconds = date.timeIntervalSince(now)
+        // Certificates count whole seconds; so does this, or a certificate made
+        // a moment ago for 365 days would show 364.
+        let seconds = date.timeIntervalSince1970.rounded(.down) - now.timeIntervalSince1970.rounded(.down)
         return Int((seconds / 86_400).rounded(.down))
     }
 

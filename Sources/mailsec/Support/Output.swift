@@ -1,0 +1,87 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ArgumentParser
+import MailSec
+
+/// Renders reports as the checklist people read: `✓` pass, `!` warn, `✗` fail, `-` skip.
+struct HumanRenderer {
+    let style: Style
+
+    init(color: Bool = Terminal.useColor(fd: 1)) {
+        style = Style(enabled: color)
+    }
+
+    func line(_ finding: Finding) -> String {
+        let mark: String
+        switch finding.status {
+        case .pass: mark = style.green("✓")
+        case .warn: mark = style.yellow("!")
+        case .fail: mark = style.red("✗")
+        case .skip: mark = style.dim("-")
+        }
+        var text = "\(mark) \(finding.message)"
+        if let remedy = finding.remedy, finding.status == .fail || finding.status == .warn {
+            let indented = remedy.split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)" }.joined(separator: "\n")
+            text += "\n  \(style.dim("fix:"))\n\(indented)"
+        }
+        return text
+    }
+
+    func render(_ report: Report) -> String {
+        report.findings.map(line).joined(separator: "\n")
+    }
+
+    /// A `label  value` block with aligned values.
+    func facts(_ rows: [(String, String)], indent: String = "  ") -> String {
+        let width = (rows.map(\.0.count).max() ?? 0) + 2
+        return rows.map { "\(indent)\(style.dim($0.0.padded(to: width)))\($0.1)" }.joined(separator: "\n")
+    }
+
+    func heading(_ text: String) -> String { style.bold(text) }
+}
+
+/// One JSON document on stdout, with stable snake_case keys.
+enum JSONOutput {
+    static func encode<Value: Encodable>(_ value: Value, pretty: Bool = true) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func print<Value: Encodable>(_ value: Value) throws {
+        Swift.print(try encode(value))
+    }
+}
+
+/// The JSON form of a `Report`: `{"ok": bool, "checks": [...]}`.
+struct ReportJSON: Encodable {
+    let ok: Bool
+    let checks: [Finding]
+    init(_ report: Report) {
+        ok = report.ok
+        checks = report.findings
+    }
+}
+
+/// Exit codes shared by every command (see README).
+enum ExitStatus {
+    /// A check or an authentication failed.
+    static let failed = ExitCode(1)
+    /// The tool could not run: bad input, I/O, protocol error, timeout.
+    static let couldNotRun = ExitCode(2)
+}
+
+/// Runs a command body, turning MailSec errors into a message on stderr and exit 2.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as MailSecError {
+        Terminal.printError("mailsec: error: \(error.message)")
+        if let remedy = error.remedy { Terminal.printError("  fix: \(remedy)") }
+        throw ExitStatus.couldNotRun
+    }
+}

@@ -40,6 +40,12 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    public init(type: String, bits: Int, curve: String? = nil) {
+        self.type = type
+        self.bits = bits
+        self.curve = curve
+    }
+
     /// Describes any EVP_PKEY, public or private.
     init(_ key: OpaquePointer) {
         bits = Int(EVP_PKEY_get_bits(key))

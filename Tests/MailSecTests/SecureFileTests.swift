@@ -1,0 +1,122 @@
+import Testing
+import Glibc
+import Foundation
+@testable import MailSec
+
+@Suite struct SecureFileTests {
+    final class Directory {
+        let path: String
+        init() {
+            var template = Array("/tmp/mailsec-unit-XXXXXX".utf8CString)
+            path = String(cString: mkdtemp(&template)!)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+        func entries() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+        func contents(_ name: String) -> String? { try? String(contentsOfFile: path + "/" + name, encoding: .utf8) }
+    }
+
+    private func stage(_ text: String, at path: String, mode: mode_t = 0o600) throws -> StagedFile {
+        try Array(text.utf8).withUnsafeBytes { try StagedFile(path: path, contents: $0, mode: mode, owner: nil) }
+    }
+
+    @Test func stagedFileIsPrivateAndInvisibleUntilCommitted() throws {
+        let directory = Directory()
+        let target = directory.path + "/host.key"
+        let staged = try stage("secret", at: target, mode: 0o600)
+        #expect(FileStatus(path: target) == nil)
+        let temporary = try #require(FileStatus(path: staged.temporaryPath))
+        #expect(temporary.mode == 0o600)
+        try staged.commit(replacing: false)
+        #expect(directory.entries() == ["host.key"])
+        #expect(directory.contents("host.key") == "secret")
+        #expect(FileStatus(path: target)?.mode == 0o600)
+    }
+
+    @Test func anAbandonedWriteLeavesTheOldFileAndNoTemporary() throws {
+        let directory = Directory()
+        let target = directory.path + "/host.key"
+        try stage("old", at: target).commit(replacing: false)
+        do {
+            let staged = try stage("new", at: target)
+            _ = staged   // dropped without commit, as when a later step throws
+        }
+        #expect(directory.entries() == ["host.key"])
+        #expect(directory.contents("host.key") == "old")
+    }
+
+    @Test func commitWithoutReplacingRefusesAnExistingFile() throws {
+        let directory = Directory()
+        let target = directory.path + "/host.key"
+        try stage("old", at: target).commit(replacing: false)
+        #expect { try stage("new", at: target).commit(replacing: false) } throws: { ($0 as? MailSecError)?.code == .fileExists }
+        #expect(directory.contents("host.key") == "old")
+        #expect(directory.entries() == ["host.key"])
+    }
+
+    @Test func replacingKeepsABackupWithTheSameMode() throws {
+        let directory = Directory()
+        let target = directory.path + "/host.key"
+        try stage("old", at: target).commit(replacing: false)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let backup = try #require(try stage("new", at: target).commit(replacing: true, now: now))
+        #expect(backup == target + ".20270115-080000.bak")
+        #expect(directory.contents("host.key") == "new")
+        #expect(directory.contents("host.key.20270115-080000.bak") == "old")
+        #expect(FileStatus(path: backup)?.mode == 0o600)
+        // A second replacement in the same second gets its own backup.
+        let second = try #require(try stage("newer", at: target).commit(replacing: true, now: now))
+        #expect(second == target + ".20270115-080000-1.bak")
+        #expect(directory.contents("host.key.20270115-080000-1.bak") == "new")
+    }
+
+    @Test func preparesPrivateDirectoriesAndRefusesUnsafeOnes() throws {
+        let directory = Directory()
+        let fresh = directory.path + "/a/b/private"
+        #expect(try SecureFileSystem.prepareDirectory(fresh, mode: 0o700, owner: nil, holdsPrivateKeys: true))
+        #expect(FileStatus(path: fresh)?.mode == 0o700)
+        #expect(FileStatus(path: directory.path + "/a/b")?.mode == 0o755)
+        #expect(try !SecureFileSystem.prepareDirectory(fresh, mode: 0o700, owner: nil, holdsPrivateKeys: true))
+
+        chmod(fresh, 0o770)
+        #expect { try SecureFileSystem.prepareDirectory(fresh, mode: 0o700, owner: nil, holdsPrivateKeys: true) } throws: {
+            ($0 as? MailSecError)?.remedy == "chmod go-w \(fresh)"
+        }
+    }
+
+    @Test func readNamesTheFileInEveryError() throws {
+        let directory = Directory()
+        #expect { try SecureFileSystem.read(directory.path) } throws: { ($0 as? MailSecError)?.message.contains("is a directory") == true }
+        #expect { try SecureFileSystem.read(directory.path + "/nope") } throws: { ($0 as? MailSecError)?.code == .fileNotFound }
+        let big = directory.path + "/big"
+        FileManager.default.createFile(atPath: big, contents: Data(count: 2048))
+        #expect { try SecureFileSystem.read(big, limit: 1024) } throws: { ($0 as? MailSecError)?.message.contains(big) == true }
+    }
+}
+
+@Suite struct SecureBytesTests {
+    @Test func growsAndComparesWithoutLosingBytes() {
+        let bytes = SecureBytes(capacity: 1)
+        for byte in 0..<200 { bytes.append(UInt8(byte)) }
+        #expect(bytes.count == 200)
+        #expect(bytes.withUnsafeBytes { Array($0) } == (0..<200).map { UInt8($0) })
+        #expect(bytes.isEqual(to: SecureBytes((0..<200).map { UInt8($0) })))
+        #expect(!bytes.isEqual(to: SecureBytes([1, 2, 3])))
+        bytes.removeLast(100)
+        #expect(bytes.count == 100)
+        #expect(bytes.withCString { strlen($0) } == 0, "the first byte is 0")
+    }
+}
+
+@Suite struct ReportTests {
+    @Test func verdictIsTheWorstFinding() {
+        var report = Report([.pass("a", "ok"), .skip("b", "n/a")])
+        #expect(report.ok && report.exitCode == 0 && report.nagiosState == .ok)
+        report.add(.warn("c", "soon", remedy: "renew"))
+        #expect(report.ok && report.exitCode == 0 && report.nagiosState == .warning)
+        report.add(.fail("d", "bad", remedy: "fix it"))
+        #expect(!report.ok && report.exitCode == 1 && report.nagiosState == .critical)
+        #expect(report.worst == .fail)
+        #expect(report.findings(withID: "c").first?.remedy == "renew")
+        #expect(Report().worst == .skip)
+    }
+}

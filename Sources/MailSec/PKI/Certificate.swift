@@ -70,9 +70,15 @@ public final class Certificate: @unchecked Sendable {
         KeyDescription(X509_get0_pubkey(pointer))
     }
 
+    /// DER SubjectPublicKeyInfo, as stored in the certificate. Re-encoding the
+    /// decoded key would go through OpenSSL 3's encoder look-up, which costs
+    /// more than everything else `inspect` does with a certificate.
     public func subjectPublicKeyInfo() throws -> [UInt8] {
-        guard let key = X509_get0_pubkey(pointer) else { throw MailSecError.openSSL("the certificate's public key cannot be decoded") }
-        return try EVPKey.subjectPublicKeyInfo(key)
+        var output: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(pointer), &output)
+        guard length > 0, let output else { throw MailSecError.openSSL("the certificate's public key cannot be encoded") }
+        defer { mailsec_OPENSSL_free(output) }
+        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
     }
 
     /// SHA-256 of the SubjectPublicKeyInfo: the TLSA `3 1 1` association data.

@@ -74,9 +74,13 @@ public final class CertificateSigningRequest: @unchecked Sendable {
 
     public var publicKeyDescription: KeyDescription { KeyDescription(X509_REQ_get0_pubkey(pointer)) }
 
+    /// DER SubjectPublicKeyInfo, as stored in the request.
     public func subjectPublicKeyInfo() throws -> [UInt8] {
-        guard let key = X509_REQ_get0_pubkey(pointer) else { throw MailSecError.openSSL("the CSR's public key cannot be decoded") }
-        return try EVPKey.subjectPublicKeyInfo(key)
+        var output: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(pointer), &output)
+        guard length > 0, let output else { throw MailSecError.openSSL("the CSR's public key cannot be encoded") }
+        defer { mailsec_OPENSSL_free(output) }
+        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
     }
 
     public var signatureAlgorithm: String {

@@ -173,7 +173,7 @@ public enum Issuer {
             request: signingRequest,
             output: WrittenFile(path: outputPath, systemPath: locations.systemPath(outputPath),
                                 status: FileStatus(path: outputPath), backupPath: outputBackup, written: true),
-            spkiSHA256: try key.spkiSHA256(),
+            spkiSHA256: Digest.sha256(try certificate?.subjectPublicKeyInfo() ?? signingRequest?.subjectPublicKeyInfo() ?? key.subjectPublicKeyInfo()),
             warnings: warnings
         )
     }

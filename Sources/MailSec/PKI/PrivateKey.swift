@@ -214,8 +214,10 @@ public final class PrivateKey: @unchecked Sendable {
 
     /// True when `certificate` carries this key's public half.
     public func matches(_ certificate: Certificate) -> Bool {
-        guard let mine = try? subjectPublicKeyInfo(), let theirs = try? certificate.subjectPublicKeyInfo() else { return false }
-        return mine == theirs
+        guard let theirs = X509_get0_pubkey(certificate.pointer) else { return false }
+        let equal = EVP_PKEY_eq(pointer, theirs) == 1
+        OpenSSLErrorQueue.clear()
+        return equal
     }
 
     /// PKCS#8 PEM, unencrypted (what Postfix and Dovecot load) or, with a

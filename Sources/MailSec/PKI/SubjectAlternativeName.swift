@@ -41,16 +41,9 @@ public enum SubjectAlternativeName: Hashable, Sendable, CustomStringConvertible 
         }
     }
 
-    /// The form OpenSSL's subjectAltName configuration syntax takes.
-    var openSSLConfigValue: String {
-        switch self {
-        case .dns(let name): "DNS:\(name)"
-        case .ip(let address): "IP:\(address)"
-        case .email(let address): "email:\(address)"
-        case .uri(let uri): "URI:\(uri)"
-        case .other(let text): text
-        }
-    }
+    /// The form OpenSSL's subjectAltName configuration syntax takes: the
+    /// same `TYPE:value` text we print.
+    var openSSLConfigValue: String { description }
 }
 
 extension String {

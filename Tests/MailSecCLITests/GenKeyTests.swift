@@ -312,4 +312,17 @@ import Testing
         let subject = try openssl("x509", "-in", temp.file("etc/pki/tls/certs/mail.example.com.crt"), "-noout", "-subject")
         #expect(subject.trimmingCharacters(in: .whitespacesAndNewlines) == "subject=CN = mail.example.com")
     }
+
+    @Test func showsKeyGenerationProgressOnlyOnATerminal() throws {
+        let temp = try TemporaryDirectory()
+        let command = "'\(mailsecPath)' genkey --batch --root '\(temp.path)' --bits 3072 mail.example.com"
+        let onTerminal = try shell("script -qec \"\(command)\" /dev/null < /dev/null")
+        try #require(onTerminal.status == 0, "\(onTerminal.stdout)")
+        #expect(onTerminal.stdout.contains("Generating an RSA 3072 key"))
+        #expect(onTerminal.stdout.contains("done"))
+
+        let piped = try mailsec("genkey", "--batch", "--root", temp.path, "--bits", "3072", "--force", "mail.example.com")
+        try #require(piped.status == 0)
+        #expect(!piped.stderr.contains("Generating"))
+    }
 }

@@ -49,7 +49,7 @@ struct GenKey: ParsableCommand {
     @Option(name: .customLong("ca-passphrase-file"), help: ArgumentHelp("Passphrase of an encrypted CA key.", valueName: "file"))
     var authorityPassphraseFile: String?
 
-    @Flag(name: .customLong("reuse-key"), help: "Keep the existing key and issue a new certificate for it (renewal; the old certificate is kept as a backup).")
+    @Flag(name: .customLong("reuse-key"), help: "Keep the existing key and issue a new certificate for it (renewal: keeps the previous subject and names, --san adds names; the old certificate is kept as a backup).")
     var reuseKey = false
 
     @OptionGroup(title: "Key encryption") var encryption: EncryptionOptions
@@ -86,9 +86,8 @@ struct GenKey: ParsableCommand {
             // A renewal keeps what the previous certificate said unless told otherwise.
             let previous = reuseKey ? previousCertificate(at: locations.certificatePath) : nil
             var names: [SubjectAlternativeName] = [.dns(host)]
-            let extraNames = alternativeNames.isEmpty
-                ? (previous?.subjectAlternativeNames ?? [])
-                : try alternativeNames.map { try SubjectAlternativeName(parsing: $0) }
+            // Renewal keeps the previous names; --san adds to them.
+            let extraNames = (previous?.subjectAlternativeNames ?? []) + (try alternativeNames.map { try SubjectAlternativeName(parsing: $0) })
             for name in extraNames where !names.contains(name) { names.append(name) }
             let subjectName: DistinguishedName
             if let previous, try subject.given().attributes.isEmpty {

@@ -67,7 +67,7 @@ func mailsec(arguments: [String], input: String? = nil) throws -> RunResult {
 }
 
 /// A fresh directory, removed when the value is released.
-final class TemporaryDirectory {
+final class TemporaryDirectory: Sendable {
     let path: String
 
     init() throws {

@@ -9,9 +9,12 @@ import MailSec
 /// Renders reports as the checklist people read: `✓` pass, `!` warn, `✗` fail, `-` skip.
 struct HumanRenderer {
     let style: Style
+    /// Prefix each line with the finding's stable id (checks), or not (genkey's steps).
+    var showIDs = false
 
-    init(color: Bool = Terminal.useColor(fd: 1)) {
+    init(color: Bool = Terminal.useColor(fd: 1), showIDs: Bool = false) {
         style = Style(enabled: color)
+        self.showIDs = showIDs
     }
 
     func line(_ finding: Finding) -> String {
@@ -22,7 +25,7 @@ struct HumanRenderer {
         case .fail: mark = style.red("✗")
         case .skip: mark = style.dim("-")
         }
-        var text = "\(mark) \(finding.message)"
+        var text = showIDs ? "\(mark) \(style.bold(finding.id)): \(finding.message)" : "\(mark) \(finding.message)"
         if let remedy = finding.remedy, finding.status == .fail || finding.status == .warn {
             let indented = remedy.split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)" }.joined(separator: "\n")
             text += "\n  \(style.dim("fix:"))\n\(indented)"

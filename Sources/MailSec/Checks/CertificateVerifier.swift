@@ -1,0 +1,320 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What `mailsec verify` is asked to check.
+public struct VerifyRequest: Sendable {
+    /// The certificate file: the leaf, optionally followed by intermediates (as Postfix's smtpd_tls_cert_file).
+    public var certificatePath: String
+    public var keyPath: String?
+    /// More intermediates.
+    public var chainPath: String?
+    /// Names clients connect to; one `hostname` finding each.
+    public var hosts: [String] = []
+    public var trust: TrustAnchors = .system
+    public var warnDays = 30
+    public var now = Date()
+
+    public init(certificatePath: String, keyPath: String? = nil, chainPath: String? = nil, hosts: [String] = []) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        self.chainPath = chainPath
+        self.hosts = hosts
+    }
+}
+
+/// The findings, and the facts of the leaf certificate when it could be read.
+public struct CertificateVerification: Sendable {
+    public var report: Report
+    public var certificate: CertificateFacts?
+}
+
+/// The checks of `mailsec verify`; `probe` and `preflight` reuse `certificateFindings`.
+public enum CertificateVerifier {
+    /// Runs every check. Throws only when it cannot run at all: a file that
+    /// does not exist, a directory, no permission, an unusable --ca-file.
+    public static func verify(_ request: VerifyRequest) throws -> CertificateVerification {
+        let certificateBytes = try SecureFileSystem.read(request.certificatePath).withUnsafeBytes { Array($0) }
+        let chainBytes = try request.chainPath.map { try SecureFileSystem.read($0).withUnsafeBytes { Array($0) } }
+        let keyContents = try request.keyPath.map { try SecureFileSystem.read($0) }
+        let store = try TrustStore(request.trust)
+
+        var report = Report()
+        var certificates: [Certificate] = []
+        do {
+            certificates = try Certificate.all(in: certificateBytes, source: request.certificatePath)
+            if certificates.isEmpty {
+                report.add(.fail("cert-readable", "\(request.certificatePath) holds no certificate",
+                                 remedy: "point --cert (smtpd_tls_cert_file) at the PEM certificate; `mailsec inspect \(request.certificatePath)` shows what the file holds"))
+            }
+        } catch let error as MailSecError {
+            report.add(.fail("cert-readable", error.message,
+                             remedy: "the file must hold the PEM certificate (-----BEGIN CERTIFICATE-----), leaf first; get a fresh copy from the CA or re-run mailsec genkey"))
+        }
+        var extra: [Certificate] = []
+        if let chainBytes, let chainPath = request.chainPath {
+            do {
+                extra = try Certificate.all(in: chainBytes, source: chainPath)
+                report.add(.pass("chain-readable", "\(chainPath): \(extra.count) certificate\(extra.count == 1 ? "" : "s")"))
+            } catch let error as MailSecError {
+                report.add(.fail("chain-readable", error.message, remedy: "--chain must hold PEM intermediate certificates"))
+            }
+        }
+
+        // The key, if any.
+        var key: PrivateKey?
+        if let keyPath = request.keyPath, let keyContents {
+            let encrypted = keyContents.withUnsafeBytes { PEMDocument.looksEncrypted($0) }
+            if encrypted {
+                report.add(.fail("key-readable", "\(keyPath) is encrypted: Postfix and Dovecot cannot ask for its passphrase and will not start",
+                                 remedy: "store it unencrypted, readable by root only:\n(umask 077; openssl pkey -in \(keyPath) -out \(keyPath).new) && mv \(keyPath).new \(keyPath)"))
+            } else {
+                do {
+                    key = try keyContents.withUnsafeBytes { bytes in
+                        let blocks = try PEMDocument.blocks(in: bytes, source: keyPath)
+                        if blocks.isEmpty { return try PrivateKey(der: bytes, source: keyPath) }
+                        guard let block = blocks.first(where: \.isPrivateKey) else {
+                            throw MailSecError(.invalidInput, "\(keyPath) holds no private key (found \(blocks.map(\.label).joined(separator: ", ")))")
+                        }
+                        return try PrivateKey(pem: UnsafeRawBufferPointer(rebasing: bytes[block.range]), source: keyPath)
+                    }
+                    report.add(.pass("key-readable", "\(keyPath): \(key!.keyDescription) private key, not encrypted"))
+                } catch let error as MailSecError {
+                    report.add(.fail("key-readable", error.message,
+                                     remedy: "point --key (smtpd_tls_key_file) at the PEM private key; `mailsec inspect \(keyPath)` shows what the file holds"))
+                }
+            }
+        } else {
+            report.add(.skip("key-readable", "no --key given"))
+        }
+
+        guard !certificates.isEmpty else {
+            for id in ["key-matches-cert", "hostname", "validity", "expiry", "chain", "chain-order", "key-strength", "signature-algorithm", "key-usage"] {
+                report.add(.skip(id, "no certificate to check"))
+            }
+            report.add(keyPermissions(request.keyPath))
+            return CertificateVerification(report: report, certificate: nil)
+        }
+        if report.findings(withID: "cert-readable").isEmpty {
+            let more = certificates.count - 1
+            report.add(.pass("cert-readable", "\(request.certificatePath): \(certificates[0].subject)" + (more > 0 ? " and \(more) more certificate\(more == 1 ? "" : "s")" : "")))
+        }
+
+        let leaf = findLeaf(certificates, key: key)
+        if let key {
+            report.add(keyMatch(key: key, leaf: leaf, request: request))
+        } else {
+            report.add(.skip("key-matches-cert", request.keyPath == nil ? "no --key given" : "the key could not be read"))
+        }
+        let intermediates = certificates.filter { $0 !== leaf } + extra
+        for finding in certificateFindings(leaf: leaf, intermediates: intermediates, hosts: request.hosts, store: store,
+                                           warnDays: request.warnDays, now: request.now) {
+            report.add(finding)
+        }
+        report.add(chainOrder(certificates: certificates + extra, leaf: leaf, path: request.certificatePath))
+        report.add(keyPermissions(request.keyPath))
+        // Present the findings in one stable order, whatever order they were computed in.
+        report.findings.sort { rank($0.id) < rank($1.id) }
+        return CertificateVerification(report: report, certificate: try? CertificateFacts(leaf, now: request.now))
+    }
+
+    /// The stable order of findings in a report.
+    static let order = ["cert-readable", "chain-readable", "key-readable", "key-matches-cert", "hostname", "validity", "expiry",
+                        "chain", "chain-order", "key-strength", "signature-algorithm", "key-usage", "key-file-permissions"]
+
+    private static func rank(_ id: String) -> Int { order.firstIndex(of: id) ?? order.count }
+
+    /// The checks that need only certificates: for files (verify) and for what a server sent (probe).
+    public static func certificateFindings(leaf: Certificate, intermediates: [Certificate], hosts: [String], store: TrustStore,
+                                           warnDays: Int, now: Date = Date(), idPrefix: String = "") -> [Finding] {
+        var findings: [Finding] = []
+        findings += hostFindings(leaf, hosts: hosts, id: idPrefix + "hostname")
+        findings += validityFindings(leaf, warnDays: warnDays, now: now, prefix: idPrefix)
+        findings.append(chainFinding(leaf, intermediates: intermediates, store: store, id: idPrefix + "chain"))
+        if idPrefix.isEmpty {
+            findings.append(keyStrength(leaf))
+            findings.append(signatureAlgorithms(leaf, intermediates: intermediates))
+            findings.append(keyUsage(leaf))
+        }
+        return findings
+    }
+
+    // MARK: The individual checks
+
+    static func hostFindings(_ leaf: Certificate, hosts: [String], id: String) -> [Finding] {
+        guard !hosts.isEmpty else { return [.skip(id, "no --host given")] }
+        let names = leaf.subjectAlternativeNames.map(\.description).joined(separator: ", ")
+        return hosts.map { host in
+            switch leaf.match(host: host) {
+            case .subjectAltName:
+                return .pass(id, "\(host) is covered by the certificate's names")
+            case .commonNameOnly:
+                return .warn(id, "\(host) is only in the subject CN; the certificate has no subjectAltName, which current clients require",
+                             remedy: "issue a certificate with the name in subjectAltName: mailsec genkey --reuse-key \(name(of: leaf)) (self-signed) or mailsec genkey --csr --reuse-key \(name(of: leaf)) for a CA")
+            case .none:
+                let covered = names.isEmpty ? "no subjectAltName at all; CN=\(leaf.subject.commonName ?? "none")" : names
+                return .fail(id, "\(host) is not covered by the certificate (it names: \(covered))",
+                             remedy: "connect with a name the certificate has, or issue one that covers \(host): mailsec genkey --reuse-key --san \(host) \(name(of: leaf))")
+            }
+        }
+    }
+
+    static func validityFindings(_ leaf: Certificate, warnDays: Int, now: Date, prefix: String) -> [Finding] {
+        let notBefore = leaf.notBefore, notAfter = leaf.notAfter
+        let days = UTCTime.daysLeft(until: notAfter, from: now)
+        let renew = "renew it: mailsec genkey --reuse-key \(name(of: leaf)) (self-signed, keeps DANE 3 1 1 records), or ask your CA"
+        var findings: [Finding] = []
+        if now < notBefore {
+            findings.append(.fail(prefix + "validity", "not valid before \(UTCTime.human(notBefore)); clients reject it until then",
+                                  remedy: "check this machine's clock (timedatectl), or wait; a certificate dated in the future usually means a wrong clock where it was made"))
+        } else if now > notAfter {
+            findings.append(.fail(prefix + "validity", "expired on \(UTCTime.human(notAfter)), \(-days) day\(-days == 1 ? "" : "s") ago", remedy: renew))
+        } else {
+            findings.append(.pass(prefix + "validity", "valid from \(UTCTime.human(notBefore)) until \(UTCTime.human(notAfter))"))
+        }
+        if now > notAfter {
+            findings.append(.skip(prefix + "expiry", "already expired (see validity)"))
+        } else if days < warnDays {
+            findings.append(.warn(prefix + "expiry", "expires in \(days) day\(days == 1 ? "" : "s") (\(UTCTime.human(notAfter))), within the \(warnDays)-day warning period", remedy: renew))
+        } else {
+            findings.append(.pass(prefix + "expiry", "expires in \(days) days"))
+        }
+        return findings
+    }
+
+    /// The host name to put in a suggested command: the first DNS name, else the CN.
+    static func name(of leaf: Certificate) -> String {
+        for case .dns(let name) in leaf.subjectAlternativeNames where !name.hasPrefix("*") { return name }
+        return leaf.subject.commonName ?? "HOSTNAME"
+    }
+
+    static func chainFinding(_ leaf: Certificate, intermediates: [Certificate], store: TrustStore, id: String) -> Finding {
+        let verdict: ChainVerdict
+        do {
+            verdict = try leaf.verifyChain(intermediates: intermediates, store: store)
+        } catch {
+            return .fail(id, "the chain could not be checked: \(error)")
+        }
+        if verdict.verified {
+            let root = verdict.chain.last ?? "?"
+            return .pass(id, "chains to \(root), trusted by \(store.description)" + (verdict.chain.count > 2 ? " via \(verdict.chain.count - 2) intermediate\(verdict.chain.count == 3 ? "" : "s")" : ""))
+        }
+        if verdict.isSelfSignedLeaf {
+            return .warn(id, "self-signed: fine for your own clients and servers, but mail clients will ask users to trust it",
+                         remedy: "get it signed by a CA (mailsec genkey --csr --reuse-key \(name(of: leaf))), or install it as trusted on the clients; to check against it here, pass --ca-file with it")
+        }
+        if verdict.isIssuerMissing {
+            return .fail(id, "incomplete chain: the issuer of \(verdict.subject) (\(verdict.issuer)) is neither in the file nor trusted by \(store.description)",
+                         remedy: "append the intermediate certificate after the leaf: cat leaf.crt intermediate.crt > fullchain.crt, and use that file as smtpd_tls_cert_file / ssl_cert; for a private CA pass it with --ca-file")
+        }
+        if verdict.isUntrustedRoot {
+            return .fail(id, "the chain ends at \(verdict.subject), which \(store.description) does not trust",
+                         remedy: "if this is your own CA, pass it with --ca-file; otherwise use a certificate from a publicly trusted CA")
+        }
+        return .fail(id, "the chain does not verify: \(verdict.reason) (at \(verdict.subject))",
+                     remedy: "check the certificate file and its intermediates with: openssl verify -untrusted FILE FILE")
+    }
+
+    static func chainOrder(certificates: [Certificate], leaf: Certificate, path: String) -> Finding {
+        guard certificates.count > 1 else { return .pass("chain-order", "a single certificate, nothing to order") }
+        // The order a server must send: leaf, then each certificate's issuer.
+        var ordered = [leaf]
+        var remaining = certificates.filter { $0 !== leaf }
+        while let next = remaining.firstIndex(where: { ordered.last!.isIssued(by: $0) && ordered.last! !== $0 }) {
+            ordered.append(remaining.remove(at: next))
+        }
+        ordered += remaining
+        let inOrder = zip(certificates, ordered).allSatisfy { $0 === $1 }
+        if inOrder {
+            return .pass("chain-order", "leaf first, each certificate followed by its issuer")
+        }
+        let wanted = ordered.map { "  \($0.subject)" }.joined(separator: "\n")
+        let problem = certificates.first !== leaf ? "the leaf is not first" : "the intermediates are out of order"
+        return .fail("chain-order", "\(problem) in \(path): servers send the file in its order and clients reject a scrambled chain",
+                     remedy: "rewrite it as leaf first, then each issuer:\n\(wanted)\ne.g. cat leaf.crt intermediate.crt > \(path)")
+    }
+
+    static func keyStrength(_ leaf: Certificate) -> Finding {
+        let key = leaf.publicKeyDescription
+        let weak = (key.type == "RSA" && key.bits < 2048) || (key.type == "EC" && key.bits < 256)
+        if weak {
+            return .fail("key-strength", "\(key) is too weak: clients and OpenSSL's default security level refuse it",
+                         remedy: "make a new key: mailsec genkey --force --bits 2048 \(name(of: leaf)) (or --key-type ec)")
+        }
+        return .pass("key-strength", "\(key) key")
+    }
+
+    static func signatureAlgorithms(_ leaf: Certificate, intermediates: [Certificate]) -> Finding {
+        // A trust anchor's own signature is never checked by clients, so it may be SHA-1.
+        let signed = [leaf] + intermediates.filter { !$0.isSelfSigned }
+        let weak = signed.filter { ["MD5", "SHA1", "MD4", "MD2"].contains($0.signatureDigest ?? "") }
+        if let first = weak.first {
+            let names = weak.map { "\($0.subject) (\($0.signatureAlgorithm))" }.joined(separator: ", ")
+            return .fail("signature-algorithm", "signed with a broken hash: \(names)",
+                         remedy: first === leaf ? "reissue it with SHA-256: mailsec genkey --reuse-key \(name(of: leaf)), or ask the CA" : "get the current intermediate from your CA")
+        }
+        return .pass("signature-algorithm", leaf.signatureAlgorithm)
+    }
+
+    static func keyUsage(_ leaf: Certificate) -> Finding {
+        if leaf.basicConstraints?.isCA == true {
+            return .fail("key-usage", "the certificate is a CA (basicConstraints CA:TRUE), not a server certificate",
+                         remedy: "use the server certificate as the leaf; a CA certificate belongs after it or on the clients only")
+        }
+        if let usages = leaf.extendedKeyUsage, !usages.contains("serverAuth"), !usages.contains("anyExtendedKeyUsage") {
+            return .fail("key-usage", "extendedKeyUsage is \(usages.joined(separator: ", ")) without serverAuth: clients refuse it for a server",
+                         remedy: "issue a server certificate (extendedKeyUsage serverAuth): mailsec genkey --reuse-key \(name(of: leaf)), or ask the CA for a TLS server certificate")
+        }
+        if let bits = leaf.keyUsage, !bits.contains("digitalSignature") {
+            let isRSA = leaf.publicKeyDescription.type == "RSA"
+            let message = "keyUsage lacks digitalSignature (has \(bits.joined(separator: ", "))): TLS 1.3 and ECDHE need it"
+            let remedy = "reissue with keyUsage digitalSignature: mailsec genkey --reuse-key \(name(of: leaf))"
+            return isRSA && bits.contains("keyEncipherment") ? .warn("key-usage", message, remedy: remedy) : .fail("key-usage", message, remedy: remedy)
+        }
+        return .pass("key-usage", "usable for a TLS server" + (leaf.extendedKeyUsage.map { " (\($0.joined(separator: ", ")))" } ?? ""))
+    }
+
+    static func keyMatch(key: PrivateKey, leaf: Certificate, request: VerifyRequest) -> Finding {
+        let keySPKI = (try? key.subjectPublicKeyInfo()) ?? []
+        let certificateSPKI = (try? leaf.subjectPublicKeyInfo()) ?? []
+        if !keySPKI.isEmpty, keySPKI == certificateSPKI {
+            return .pass("key-matches-cert", "the key belongs to the certificate (SPKI SHA-256 \(Hex.encode(Digest.sha256(keySPKI)).prefix(16))…)")
+        }
+        let host = name(of: leaf)
+        return .fail("key-matches-cert", "the key does not belong to the certificate: certificate SPKI SHA-256 \(Hex.encode(Digest.sha256(certificateSPKI))), key \(Hex.encode(Digest.sha256(keySPKI)))",
+                     remedy: "find the key this certificate was made for (`mailsec inspect` shows each file's SPKI SHA-256), or issue a certificate for this key: mailsec genkey --reuse-key --key-out \(request.keyPath ?? "KEY") --cert-out \(request.certificatePath) \(host)")
+    }
+
+    static func keyPermissions(_ path: String?) -> Finding {
+        guard let path else { return .skip("key-file-permissions", "no --key given") }
+        guard let status = FileStatus(path: path) else { return .skip("key-file-permissions", "\(path) cannot be examined") }
+        let mode = status.mode, shown = "\(status.octalMode) \(status.ownerDescription)"
+        if mode & 0o007 != 0 {
+            return .fail("key-file-permissions", "\(path) is \(mode & 0o004 != 0 ? "readable" : "accessible") by every user (\(shown))",
+                         remedy: "chmod 600 \(path)  (then consider the key compromised and make a new one)")
+        }
+        if mode & 0o020 != 0 {
+            return .fail("key-file-permissions", "\(path) is writable by its group (\(shown))", remedy: "chmod g-w \(path)")
+        }
+        if mode & 0o040 != 0 {
+            let group = FileOwner.groupName(status.owner.gid)
+            if status.owner.gid != 0 && group != "ssl-cert" {
+                return .warn("key-file-permissions", "\(path) is readable by the group \(group) (\(shown))",
+                             remedy: "chmod 600 \(path), or chgrp ssl-cert \(path) if that group's members (Postfix, Dovecot) need it")
+            }
+        }
+        return .pass("key-file-permissions", "\(path) is \(shown)")
+    }
+
+    /// The certificate in the list that the key belongs to; else the first one
+    /// that issued none of the others and is not a CA; else the first.
+    static func findLeaf(_ certificates: [Certificate], key: PrivateKey?) -> Certificate {
+        if let key, let owned = certificates.first(where: { key.matches($0) }) { return owned }
+        let issuers = certificates.filter { candidate in certificates.contains { $0 !== candidate && $0.isIssued(by: candidate) } }
+        return certificates.first { certificate in
+            certificate.basicConstraints?.isCA != true && !issuers.contains { $0 === certificate }
+        } ?? certificates[0]
+    }
+}

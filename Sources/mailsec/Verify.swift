@@ -1,0 +1,137 @@
+import ArgumentParser
+import MailSec
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a certificate, its key, chain and host names before Postfix or Dovecot loads them.",
+        discussion: """
+        One pass/fail answer with stable check ids: cert-readable, key-readable, key-matches-cert, \
+        hostname, validity, expiry, chain, chain-order, key-strength, signature-algorithm, key-usage, \
+        key-file-permissions. Exit 0 when nothing failed (warnings allowed), 1 when a check failed, \
+        2 when it could not run. With --nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+        Examples:
+          mailsec verify --cert /etc/pki/tls/certs/mail.example.com.crt \\
+                         --key /etc/pki/tls/private/mail.example.com.key --host mail.example.com
+          mailsec verify --cert fullchain.pem --host mail.example.com --nagios --warn-days 21
+        """
+    )
+
+    @Option(help: ArgumentHelp("Certificate file: the leaf, optionally followed by intermediates (like smtpd_tls_cert_file).", valueName: "file"))
+    var cert: String
+
+    @Option(help: ArgumentHelp("Private key file (like smtpd_tls_key_file).", valueName: "file"))
+    var key: String?
+
+    @Option(help: ArgumentHelp("More intermediate certificates.", valueName: "file"))
+    var chain: String?
+
+    @Option(help: ArgumentHelp("A name clients connect to (repeatable): a host name or an IP address.", valueName: "name"))
+    var host: [String] = []
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("Trust these CA certificates instead of the system store.", valueName: "file"))
+    var caFile: String?
+
+    @Option(name: .customLong("ca-path"), help: ArgumentHelp("Trust this hashed CA directory instead of the system store.", valueName: "dir"))
+    var caPath: String?
+
+    @Option(name: .customLong("warn-days"), help: "Warn when the certificate expires within this many days.")
+    var warnDays = 30
+
+    @Flag(help: "Print one JSON document.")
+    var json = false
+
+    @Flag(help: "Print one Nagios/Icinga plugin line and exit 0/1/2/3.")
+    var nagios = false
+
+    func validate() throws {
+        if caFile != nil && caPath != nil { throw ValidationError("give --ca-file or --ca-path, not both") }
+        if json && nagios { throw ValidationError("give --json or --nagios, not both") }
+        guard warnDays >= 0 else { throw ValidationError("--warn-days must be 0 or more") }
+        for name in host {
+            var trimmed = name
+            if trimmed.hasSuffix(".") { trimmed.removeLast() }
+            if IPAddress.normalize(trimmed) != nil { continue }
+            do {
+                _ = try Hostname.normalize(trimmed, field: "--host")
+            } catch let error as MailSecError {
+                throw ValidationError(error.message)
+            }
+        }
+    }
+
+    func run() throws {
+        var request = VerifyRequest(certificatePath: cert, keyPath: key, chainPath: chain, hosts: host)
+        request.warnDays = warnDays
+        if let caFile { request.trust = .file(caFile) } else if let caPath { request.trust = .directory(caPath) }
+
+        let verification: CertificateVerification
+        do {
+            verification = try CertificateVerifier.verify(request)
+        } catch let error as MailSecError {
+            if nagios {
+                print("MAILSEC UNKNOWN - \(error.message)")
+                throw ExitCode(NagiosState.unknown.rawValue)
+            }
+            Terminal.printError("mailsec: error: \(error.message)")
+            if let remedy = error.remedy { Terminal.printError("  fix: \(remedy)") }
+            throw ExitStatus.couldNotRun
+        }
+
+        let report = verification.report
+        if nagios {
+            print(NagiosLine.make(report: report, facts: verification.certificate, warnDays: warnDays))
+            throw ExitCode(report.nagiosState.rawValue)
+        }
+        if json {
+            try JSONOutput.print(VerifyJSON(ok: report.ok, checks: report.findings, certificate: verification.certificate))
+        } else {
+            let renderer = HumanRenderer(showIDs: true)
+            if let facts = verification.certificate {
+                print(renderer.heading("\(cert): \(facts.subject)"))
+            }
+            print(renderer.render(report))
+            print()
+            let failed = report.count(.fail), warned = report.count(.warn)
+            print(failed == 0 ? (warned == 0 ? "All checks passed." : "No failures, \(warned) warning\(warned == 1 ? "" : "s").")
+                              : "\(failed) check\(failed == 1 ? "" : "s") failed\(warned > 0 ? ", \(warned) warning\(warned == 1 ? "" : "s")" : "").")
+        }
+        if !report.ok { throw ExitStatus.failed }
+    }
+}
+
+struct VerifyJSON: Encodable {
+    let ok: Bool
+    let checks: [Finding]
+    let certificate: CertificateFacts?
+}
+
+/// The one line a Nagios/Icinga plugin prints: `MAILSEC STATE - text|perfdata`.
+enum NagiosLine {
+    static func make(report: Report, facts: CertificateFacts?, warnDays: Int, label: String? = nil) -> String {
+        let state = report.nagiosState
+        var text: String
+        switch state {
+        case .ok:
+            let passed = report.count(.pass)
+            text = "\(passed) checks passed" + (facts.map { ", expires in \($0.daysLeft) days" } ?? "")
+        default:
+            let worst: Finding.Status = state == .critical ? .fail : .warn
+            text = report.findings.filter { $0.status == worst }.map { "\($0.id): \($0.message)" }.joined(separator: "; ")
+        }
+        if let label { text = "\(label): \(text)" }
+        // Perfdata may not contain '|' and the line must stay one line.
+        text = text.replacingAll("|", with: "/").replacingAll("\n", with: " ")
+        let perfdata = facts.map { "|days_left=\($0.daysLeft);\(warnDays);0" } ?? ""
+        return "MAILSEC \(state.label) - \(text)\(perfdata)"
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self { if character == target { result += replacement } else { result.append(character) } }
+        return result
+    }
+}

@@ -74,8 +74,7 @@ struct Verify: ParsableCommand {
                 print("MAILSEC UNKNOWN - \(error.message)")
                 throw ExitCode(NagiosState.unknown.rawValue)
             }
-            Terminal.printError("mailsec: error: \(error.message)")
-            if let remedy = error.remedy { Terminal.printError("  fix: \(remedy)") }
+            printErrorWithRemedy(error)
             throw ExitStatus.couldNotRun
         }
 

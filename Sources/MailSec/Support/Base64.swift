@@ -1,7 +1,7 @@
 /// Base64 (RFC 4648) with errors that point at the offending character, for
 /// PEM bodies here and SMTP AUTH strings later.
 public enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     private static let decodeTable: [Int8] = {
         var table = [Int8](repeating: -1, count: 256)
@@ -10,18 +10,8 @@ public enum Base64 {
     }()
 
     public static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var output: [UInt8] = []
-        output.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var iterator = bytes.makeIterator()
-        while let first = iterator.next() {
-            let second = iterator.next()
-            let third = iterator.next()
-            output.append(alphabet[Int(first >> 2)])
-            output.append(alphabet[Int((first & 0x03) << 4 | (second ?? 0) >> 4)])
-            output.append(second.map { alphabet[Int(($0 & 0x0f) << 2 | (third ?? 0) >> 6)] } ?? UInt8(ascii: "="))
-            output.append(third.map { alphabet[Int($0 & 0x3f)] } ?? UInt8(ascii: "="))
-        }
-        return String(decoding: output, as: UTF8.self)
+        let encoded = Array(bytes).withUnsafeBytes { encodeSecure($0) }
+        return encoded.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Why a string is not base64, and where (0-based offset into the input).
@@ -35,8 +25,12 @@ public enum Base64 {
     /// alphabet. With `ignoringWhitespace`, line breaks and blanks are skipped
     /// (as in PEM bodies) but still counted in offsets.
     public static func decode<Bytes: Collection>(_ text: Bytes, ignoringWhitespace: Bool = false) throws(DecodingError) -> [UInt8] where Bytes.Element == UInt8 {
-        var output: [UInt8] = []
-        output.reserveCapacity(text.count / 4 * 3)
+        try decodeSecure(text, ignoringWhitespace: ignoringWhitespace).withUnsafeBytes { Array($0) }
+    }
+
+    /// Decodes into zeroing storage, for strings that carry a secret.
+    public static func decodeSecure<Bytes: Collection>(_ text: Bytes, ignoringWhitespace: Bool = false) throws(DecodingError) -> SecureBytes where Bytes.Element == UInt8 {
+        let output = SecureBytes(capacity: text.count / 4 * 3 + 1)
         var quantum: UInt32 = 0
         var filled = 0
         var padding = 0

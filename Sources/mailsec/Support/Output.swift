@@ -83,8 +83,16 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as MailSecError {
-        Terminal.printError("mailsec: error: \(error.message)")
-        if let remedy = error.remedy { Terminal.printError("  fix: \(remedy)") }
+        printErrorWithRemedy(error)
         throw ExitStatus.couldNotRun
     }
+}
+
+/// `mailsec: error: ...` and an indented `fix:` block on stderr.
+func printErrorWithRemedy(_ error: MailSecError) {
+    Terminal.printError("mailsec: error: \(error.message)")
+    guard let remedy = error.remedy else { return }
+    let lines = remedy.split(separator: "\n", omittingEmptySubsequences: false)
+    Terminal.printError("  fix: \(lines[0])")
+    for line in lines.dropFirst() { Terminal.printError("       \(line)") }
 }

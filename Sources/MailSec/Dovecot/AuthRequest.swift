@@ -1,0 +1,67 @@
+/// One credential check, shaped like Postfix's requests by default.
+public struct AuthRequest: Sendable {
+    public enum Mechanism: String, Sendable, CaseIterable {
+        case plain = "PLAIN"
+        case login = "LOGIN"
+    }
+
+    public var mechanism: Mechanism = .plain
+    public var service = "smtp"
+    public var localIP: String?
+    public var remoteIP: String?
+    /// The connection is TLS-protected (Postfix sends this when TLS is on).
+    public var secured = false
+    /// Postfix only authenticates, it never logs in: Dovecot skips login checks.
+    public var noLogin = true
+    /// Skip Dovecot's penalty for repeated failures from `remoteIP` (batches).
+    public var noPenalty = false
+    public var authorizationID = ""
+
+    public init() {}
+}
+
+/// What Dovecot said about one credential.
+public struct AuthVerdict: Sendable {
+    public enum Outcome: String, Sendable {
+        /// OK: the credentials are good and Postfix would accept the login.
+        case success
+        /// FAIL, or an OK Postfix refuses (nologin, proxy): exit 1.
+        case rejected
+        /// temp_fail, a timeout, a dropped connection: undecided, exit 2.
+        case temporary
+    }
+
+    public var outcome: Outcome
+    /// The user name Dovecot returned (`user=`), which may differ from the one sent.
+    public var user: String?
+    /// `code=` of a FAIL (temp_fail, authz_fail, user_disabled, pass_expired, invalid_base64).
+    public var code: String?
+    /// Why, in Dovecot's words or ours.
+    public var reason: String?
+    /// Time from sending the request to the final reply.
+    public var milliseconds: Double
+
+    /// An explanation when the answer took longer than a healthy lookup does.
+    public var slowness: String? {
+        guard milliseconds > 2_000 else { return nil }
+        var text = "Dovecot took \(Int(milliseconds / 1000)) s: it delays every failure by auth_failure_delay (2 s), and repeated failures from the same rip add a penalty of up to 15 s (mailsec's --no-penalty skips it)."
+        if milliseconds > 10_000 {
+            text += " Postfix gives up after 10 s and answers the client 454 4.7.0 Temporary authentication failure."
+        }
+        return text
+    }
+}
+
+/// One `user:password` line of a batch.
+public struct BatchCredential: Sendable {
+    public var line: Int
+    public var user: String
+    public var password: SecureBytes
+}
+
+/// The verdict for one batch line.
+public struct BatchResult: Sendable {
+    public var line: Int
+    public var user: String
+    public var verdict: AuthVerdict
+}

@@ -1,0 +1,106 @@
+import Glibc
+
+/// Streams `user:password` lines from a file descriptor: split at the first
+/// colon, `#` comments and blank lines skipped. Reads in chunks, so memory
+/// stays flat however large the file; each password goes straight into
+/// zeroing storage and the read buffer is wiped as it is consumed.
+public final class CredentialReader: Sequence, IteratorProtocol {
+    private let descriptor: Int32
+    private let closeWhenDone: Bool
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var endOfFile = false
+    private var lineNumber = 0
+    /// Bytes consumed so far, for a progress display.
+    public private(set) var bytesRead = 0
+    /// The file's size when known (a regular file), for a progress display.
+    public let totalBytes: Int?
+    /// Called for a line that is not `user:password`.
+    public var onMalformedLine: ((Int, String) -> Void)?
+
+    /// Opens `path`, or reads stdin for `-`.
+    public init(path: String) throws {
+        if path == "-" {
+            descriptor = 0
+            closeWhenDone = false
+            totalBytes = nil
+        } else {
+            guard let status = FileStatus(path: path) else { throw MailSecError(.fileNotFound, "\(path): no such file") }
+            if status.isDirectory { throw MailSecError(.invalidInput, "\(path) is a directory, not a batch file") }
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw MailSecError(.permission, "cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            closeWhenDone = true
+            totalBytes = status.isRegularFile ? status.size : nil
+        }
+    }
+
+    deinit {
+        wipe(0..<buffer.count)
+        if closeWhenDone { close(descriptor) }
+    }
+
+    public func next() -> BatchCredential? {
+        while true {
+            guard let line = nextLine() else { return nil }
+            lineNumber += 1
+            defer { wipe(line) }
+            var content = line
+            if content.last == 0x0d { content = content.lowerBound..<(content.upperBound - 1) }
+            let bytes = buffer[content]
+            guard let first = bytes.first(where: { $0 != 0x20 && $0 != 0x09 }), first != UInt8(ascii: "#") else { continue }
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
+                onMalformedLine?(lineNumber, "line \(lineNumber): no ':' between user and password")
+                continue
+            }
+            let user = String(decoding: buffer[content.lowerBound..<colon], as: UTF8.self)
+            guard !user.isEmpty else {
+                onMalformedLine?(lineNumber, "line \(lineNumber): empty user name")
+                continue
+            }
+            return BatchCredential(line: lineNumber, user: user, password: SecureBytes(buffer[(colon + 1)..<content.upperBound]))
+        }
+    }
+
+    /// The range of the next line in `buffer` (without LF), reading more as needed.
+    private func nextLine() -> Range<Int>? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0a) {
+                let range = start..<newline
+                bytesRead += newline + 1 - start
+                start = newline + 1
+                return range
+            }
+            if endOfFile {
+                guard start < buffer.count else { return nil }
+                let range = start..<buffer.count
+                bytesRead += buffer.count - start
+                start = buffer.count
+                return range
+            }
+            compact()
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            let count = read(descriptor, &chunk, chunk.count)
+            if count <= 0 {
+                if count < 0 && errno == EINTR { continue }
+                endOfFile = true
+            } else {
+                buffer.append(contentsOf: chunk[0..<count])
+            }
+            for index in chunk.indices { chunk[index] = 0 }
+        }
+    }
+
+    /// Drops consumed bytes (already wiped) so the buffer does not grow with the file.
+    private func compact() {
+        guard start > 0 else { return }
+        buffer.removeFirst(start)
+        start = 0
+    }
+
+    private func wipe(_ range: Range<Int>) {
+        for index in range where index < buffer.count { buffer[index] = 0 }
+        if range.upperBound < buffer.count, buffer[range.upperBound] == 0x0a { buffer[range.upperBound] = 0 }
+    }
+}

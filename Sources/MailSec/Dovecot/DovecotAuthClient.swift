@@ -1,0 +1,340 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+
+/// A mechanism Dovecot offers, with its flags (plaintext, dictionary, active, forward-secrecy, mutual-auth, private...).
+public struct AuthMechanismInfo: Sendable, Equatable {
+    public var name: String
+    public var flags: [String]
+}
+
+/// What Dovecot said when we connected.
+public struct DovecotHandshake: Sendable {
+    public var majorVersion: Int
+    public var minorVersion: Int
+    public var mechanisms: [AuthMechanismInfo]
+    public var serverPID: String?
+    public var connectionID: String?
+}
+
+/// A client of Dovecot's auth-client socket, speaking to it as Postfix does
+/// (`smtpd_sasl_type = dovecot`). Requests are pipelined over one connection.
+public final class DovecotAuthClient {
+    public let address: SocketAddress
+    public private(set) var handshake: DovecotHandshake
+    let timeout: Double
+    private var socket: LineSocket
+    private var nextID: UInt32 = 1
+
+    /// Connects and completes the handshake. We send our VERSION and CPID at
+    /// once: Dovecot 2.3 speaks first and reads them later, 2.4 waits for them.
+    public init(address: SocketAddress, timeout: Double = 10) throws {
+        self.address = address
+        self.timeout = timeout
+        (socket, handshake) = try Self.connect(address, timeout: timeout)
+    }
+
+    private static func connect(_ address: SocketAddress, timeout: Double) throws -> (LineSocket, DovecotHandshake) {
+        let socket: LineSocket
+        do {
+            socket = try LineSocket(connectingTo: address, timeout: timeout, maximumLineLength: AuthProtocolLine.maximumLength, peerName: "Dovecot")
+        } catch var error as MailSecError {
+            if error.code == .fileNotFound, case .unix(let path) = address {
+                error.remedy = """
+                make Dovecot listen there (conf.d/10-master.conf), then reload it:
+                service auth {
+                  unix_listener \(path) {
+                    mode = 0660
+                    user = postfix
+                    group = postfix
+                  }
+                }
+                """
+            }
+            throw error
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        let hello = "VERSION\t1\t2\nCPID\t\(getpid())\n"
+        try Array(hello.utf8).withUnsafeBytes { try socket.write($0, deadline: deadline) }
+
+        var handshake = DovecotHandshake(majorVersion: 0, minorVersion: 0, mechanisms: [])
+        var sawVersion = false
+        while true {
+            let line: [UInt8]?
+            do {
+                line = try socket.readLine(deadline: deadline)
+            } catch let error as MailSecError where error.message.hasPrefix("timed out") {
+                throw MailSecError(.io, "\(address): no complete handshake within \(Int(timeout)) s" + (sawVersion ? "" : " (nothing was said)"),
+                                   remedy: "check that this is Dovecot's auth-client socket and that Dovecot is healthy (doveadm log errors)")
+            }
+            guard let line else {
+                throw MailSecError(.io, "\(address): Dovecot closed the connection during the handshake" + (sawVersion ? "" : " before saying anything"),
+                                   remedy: "look at Dovecot's log (doveadm log errors); a socket of another service closes like this too")
+            }
+            let fields = AuthProtocolLine.fields(line)
+            switch fields[0] {
+            case "VERSION":
+                guard fields.count >= 3, let major = Int(fields[1]), let minor = Int(fields[2]) else {
+                    throw MailSecError(.invalidInput, "\(address): malformed VERSION line: \(AuthProtocolLine.sanitized(line))")
+                }
+                guard major == 1 else {
+                    throw MailSecError(.invalidInput, "\(address): Dovecot speaks auth protocol \(major).\(minor); mailsec speaks 1.x")
+                }
+                handshake.majorVersion = major
+                handshake.minorVersion = minor
+                sawVersion = true
+            case "MECH" where fields.count >= 2:
+                handshake.mechanisms.append(AuthMechanismInfo(name: fields[1], flags: Array(fields.dropFirst(2))))
+            case "SPID":
+                handshake.serverPID = fields.count > 1 ? fields[1] : nil
+                if handshake.mechanisms.isEmpty {
+                    throw MailSecError(.invalidInput, "\(address) is Dovecot's auth-master socket (it answers SPID without MECH), which looks up users; Postfix needs the auth-client socket",
+                                       remedy: "use the unix_listener of `service auth` meant for clients, e.g. /var/spool/postfix/private/auth or /run/dovecot/auth-client, not auth-master or auth-userdb")
+                }
+            case "CUID":
+                handshake.connectionID = fields.count > 1 ? fields[1] : nil
+            case "COOKIE":
+                break   // only for master requests; never shown
+            case "DONE":
+                guard sawVersion else { throw MailSecError(.invalidInput, "\(address): DONE before VERSION; this is not a Dovecot auth socket") }
+                return (socket, handshake)
+            default:
+                guard sawVersion else {
+                    throw MailSecError(.invalidInput, "\(address) is not a Dovecot auth socket: it began with \"\(AuthProtocolLine.sanitized(line))\"")
+                }
+            }
+        }
+    }
+
+    /// Checks one credential.
+    public func authenticate(user: String, password: SecureBytes, request: AuthRequest) throws -> AuthVerdict {
+        var verdict: AuthVerdict?
+        try check([BatchCredential(line: 1, user: user, password: password)], request: request, concurrency: 1) { verdict = $0.verdict }
+        return verdict!
+    }
+
+    /// Checks every credential, up to `concurrency` requests in flight on this
+    /// one connection, calling `onResult` as verdicts arrive (in any order).
+    /// Credentials are pulled from the sequence as room frees up, so a huge
+    /// file streams through in constant memory. If Dovecot drops the
+    /// connection, the requests in flight are reported as temporary failures
+    /// and the rest go over a new connection.
+    public func check<Credentials: Sequence>(_ credentials: Credentials, request: AuthRequest, concurrency: Int,
+                                             onResult: (BatchResult) -> Void) throws where Credentials.Element == BatchCredential {
+        var source = credentials.makeIterator()
+        var engine = Pipeline(request: request, concurrency: max(1, concurrency), timeout: timeout)
+        var reconnects = 0
+        while true {
+            let finished = try engine.run(socket: socket, source: &source, nextID: &nextID, onResult: onResult)
+            if finished { return }
+            // Dovecot closed the connection: reconnect for the rest.
+            reconnects += 1
+            guard reconnects <= 3 else {
+                throw MailSecError(.io, "\(address): Dovecot keeps closing the connection; see its log (doveadm log errors)")
+            }
+            (socket, handshake) = try Self.connect(address, timeout: timeout)
+            nextID = 1
+        }
+    }
+}
+
+/// The request/reply bookkeeping of one connection.
+private struct Pipeline {
+    struct InFlight {
+        var credential: BatchCredential
+        var started: Double
+        var loginStep = 0
+    }
+
+    let request: AuthRequest
+    let concurrency: Int
+    let timeout: Double
+    var inFlight: [UInt32: InFlight] = [:]
+    /// Request ids in the order sent, for timeouts (oldest first).
+    var sendOrder: [UInt32] = []
+    var sendOrderHead = 0
+    var output: [UInt8] = []
+    var outputOffset = 0
+    var exhausted = false
+
+    init(request: AuthRequest, concurrency: Int, timeout: Double) {
+        self.request = request
+        self.concurrency = concurrency
+        self.timeout = timeout
+    }
+
+    /// Runs until every credential has a verdict (true) or the connection closed (false).
+    mutating func run<Source: IteratorProtocol>(socket: LineSocket, source: inout Source, nextID: inout UInt32,
+                                                onResult: (BatchResult) -> Void) throws -> Bool where Source.Element == BatchCredential {
+        defer { wipeOutput() }
+        while true {
+            while !exhausted && inFlight.count < concurrency {
+                guard let credential = source.next() else { exhausted = true; break }
+                let id = nextID
+                nextID = nextID == UInt32.max ? 1 : nextID + 1
+                do {
+                    try enqueueAuth(id: id, credential: credential)
+                } catch let error as MailSecError {
+                    onResult(BatchResult(line: credential.line, user: credential.user,
+                                         verdict: AuthVerdict(outcome: .temporary, code: "invalid_input", reason: error.message, milliseconds: 0)))
+                    continue
+                }
+                inFlight[id] = InFlight(credential: credential, started: Monotonic.milliseconds())
+                sendOrder.append(id)
+            }
+            if exhausted && inFlight.isEmpty { return true }
+
+            let oldestDeadline = oldestStart().map { $0 + timeout * 1000 } ?? Monotonic.milliseconds() + timeout * 1000
+            let wait = Date().addingTimeInterval(max(0, (oldestDeadline - Monotonic.milliseconds()) / 1000))
+            let ready = try socket.poll(wantWrite: outputOffset < output.count, until: wait)
+            if ready.writable { try flush(socket) }
+            if ready.readable {
+                let open = try socket.readAvailable()
+                try handleLines(socket, onResult: onResult)
+                if !open {
+                    failAll(reason: "Dovecot closed the connection with this request pending (a duplicate id, a missing service= or an unknown mechanism make it do that; see its log)", onResult: onResult)
+                    return false
+                }
+            }
+            expireTimedOut(onResult: onResult)
+        }
+    }
+
+    private mutating func enqueueAuth(id: UInt32, credential: BatchCredential) throws {
+        var line = "AUTH\t\(id)\t\(request.mechanism.rawValue)\tservice=\(AuthProtocolLine.escape(request.service))"
+        if request.secured { line += "\tsecured" }
+        if request.noLogin { line += "\tnologin" }
+        if request.noPenalty { line += "\tno-penalty" }
+        if let local = request.localIP { line += "\tlip=\(AuthProtocolLine.escape(local))" }
+        if let remote = request.remoteIP { line += "\trip=\(AuthProtocolLine.escape(remote))" }
+        switch request.mechanism {
+        case .plain:
+            let response = try SASLMechanism.plain(authzid: request.authorizationID, user: credential.user, password: credential.password)
+            output.append(contentsOf: (line + "\tresp=").utf8)
+            response.withUnsafeBytes { output.append(contentsOf: $0) }
+            output.append(0x0a)
+        case .login:
+            guard !credential.user.isEmpty else { throw MailSecError(.invalidInput, "empty user name") }
+            output.append(contentsOf: (line + "\n").utf8)
+        }
+        guard output.count - outputOffset <= 64 * 1024 * 1024 else { throw MailSecError(.io, "output buffer overflow") }
+    }
+
+    private mutating func flush(_ socket: LineSocket) throws {
+        let written = try output[outputOffset...].withUnsafeBytes { try socket.writeAvailable($0) }
+        outputOffset += written
+        if outputOffset == output.count { wipeOutput() }
+    }
+
+    /// The output holds passwords in base64: zero it before letting go.
+    private mutating func wipeOutput() {
+        for index in output.indices { output[index] = 0 }
+        output.removeAll(keepingCapacity: true)
+        outputOffset = 0
+    }
+
+    private mutating func handleLines(_ socket: LineSocket, onResult: (BatchResult) -> Void) throws {
+        while let line = try socket.takeBufferedLine() {
+            let fields = AuthProtocolLine.fields(line)
+            guard ["OK", "FAIL", "CONT"].contains(fields[0]) else { continue }
+            guard fields.count >= 2, let id = UInt32(fields[1]) else {
+                throw MailSecError(.invalidInput, "malformed reply from Dovecot: \(AuthProtocolLine.sanitized(line))")
+            }
+            guard var pending = inFlight[id] else { continue }   // a late answer to a request that timed out
+            let parameters = AuthProtocolLine.parameters(fields.dropFirst(2))
+            let elapsed = Monotonic.milliseconds() - pending.started
+            switch fields[0] {
+            case "CONT":
+                guard request.mechanism == .login, pending.loginStep < 2 else {
+                    finish(id, AuthVerdict(outcome: .temporary, code: "unexpected_challenge",
+                                           reason: "Dovecot asked for more data than \(request.mechanism.rawValue) sends", milliseconds: elapsed), onResult)
+                    continue
+                }
+                let answer: SecureBytes = pending.loginStep == 0
+                    ? SecureBytes(Array(pending.credential.user.utf8))
+                    : pending.credential.password
+                let encoded = answer.withUnsafeBytes { Base64.encodeSecure($0) }
+                output.append(contentsOf: "CONT\t\(id)\t".utf8)
+                encoded.withUnsafeBytes { output.append(contentsOf: $0) }
+                output.append(0x0a)
+                pending.loginStep += 1
+                inFlight[id] = pending
+                try flush(socket)
+            case "OK":
+                var verdict = AuthVerdict(outcome: .success, user: parameters["user"], milliseconds: elapsed)
+                if parameters["nologin"] != nil {
+                    verdict.outcome = .rejected
+                    verdict.code = "nologin"
+                    verdict.reason = parameters["reason"] ?? "the password is right, but the account may not log in (nologin)"
+                } else if parameters["proxy"] != nil {
+                    verdict.outcome = .rejected
+                    verdict.code = "proxy"
+                    verdict.reason = "the password is right, but Dovecot would proxy this login\(parameters["host"].map { " to \($0)" } ?? ""); Postfix treats that as a failure"
+                }
+                finish(id, verdict, onResult)
+            default: // FAIL
+                let code = parameters["code"] ?? (parameters["temp"] != nil ? "temp_fail" : nil)
+                let temporary = code == "temp_fail"
+                var reason = parameters["reason"]
+                if reason == nil {
+                    switch code {
+                    case "temp_fail": reason = "temporary failure in Dovecot (a database or passdb error; see its log)"
+                    case "user_disabled": reason = "the account is disabled"
+                    case "pass_expired": reason = "the password has expired"
+                    case "authz_fail": reason = "the authorization identity is not allowed for this user"
+                    case "invalid_base64": reason = "Dovecot could not decode the request"
+                    default: reason = "wrong user name or password"
+                    }
+                }
+                finish(id, AuthVerdict(outcome: temporary ? .temporary : .rejected, user: parameters["user"], code: code,
+                                       reason: reason, milliseconds: elapsed), onResult)
+            }
+        }
+    }
+
+    private mutating func finish(_ id: UInt32, _ verdict: AuthVerdict, _ onResult: (BatchResult) -> Void) {
+        guard let pending = inFlight.removeValue(forKey: id) else { return }
+        onResult(BatchResult(line: pending.credential.line, user: pending.credential.user, verdict: verdict))
+    }
+
+    private mutating func oldestStart() -> Double? {
+        while sendOrderHead < sendOrder.count, inFlight[sendOrder[sendOrderHead]] == nil { sendOrderHead += 1 }
+        if sendOrderHead > 4096 {
+            sendOrder.removeFirst(sendOrderHead)
+            sendOrderHead = 0
+        }
+        return sendOrderHead < sendOrder.count ? inFlight[sendOrder[sendOrderHead]]!.started : nil
+    }
+
+    private mutating func expireTimedOut(onResult: (BatchResult) -> Void) {
+        let now = Monotonic.milliseconds()
+        while let started = oldestStart(), now - started >= timeout * 1000 {
+            let id = sendOrder[sendOrderHead]
+            finish(id, AuthVerdict(outcome: .temporary, code: "timeout",
+                                   reason: "no answer within \(Int(timeout)) s (Postfix would have given up after 10 s with 454 4.7.0)",
+                                   milliseconds: now - started), onResult)
+        }
+    }
+
+    private mutating func failAll(reason: String, onResult: (BatchResult) -> Void) {
+        let now = Monotonic.milliseconds()
+        for id in sendOrder[sendOrderHead...] where inFlight[id] != nil {
+            let started = inFlight[id]!.started
+            finish(id, AuthVerdict(outcome: .temporary, code: "disconnected", reason: reason, milliseconds: now - started), onResult)
+        }
+        sendOrder.removeAll()
+        sendOrderHead = 0
+    }
+}
+
+/// Milliseconds on the monotonic clock, for durations unaffected by clock changes.
+enum Monotonic {
+    static func milliseconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) * 1000 + Double(now.tv_nsec) / 1_000_000
+    }
+}

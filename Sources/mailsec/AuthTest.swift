@@ -1,0 +1,283 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import ArgumentParser
+import MailSec
+
+struct AuthTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Check credentials against Dovecot's auth socket exactly as Postfix does, one or thousands at a time.",
+        discussion: """
+        The request looks like Postfix's: service=smtp, nologin, lip/rip, secured when asked. \
+        Exit 0: accepted; 1: rejected (wrong password, disabled, nologin or proxy account); \
+        2: undecided (temporary failure, timeout, dropped connection) or could not run.
+
+        With --batch FILE ('-' for stdin), one user:password per line (split at the first colon; \
+        '#' comments and blank lines skipped) are checked over one connection, pipelined, with \
+        no-penalty. Exit 0 only if all were accepted.
+
+        Examples:
+          mailsec auth test alice < password.txt
+          mailsec auth test --socket /run/dovecot/auth-client --mech LOGIN --secured alice
+          mailsec auth test --batch migrated-users.txt --json > verdicts.jsonl
+        """
+    )
+
+    @OptionGroup var connection: AuthSocketOptions
+
+    @Option(help: ArgumentHelp("Mechanism: PLAIN or LOGIN.", valueName: "mechanism"))
+    var mech = "PLAIN"
+
+    @Option(help: ArgumentHelp("Service name Dovecot sees (Postfix: smtp).", valueName: "name"))
+    var service = "smtp"
+
+    @Option(help: ArgumentHelp("Local IP of the pretended SMTP connection.", valueName: "ip"))
+    var lip: String?
+
+    @Option(help: ArgumentHelp("Remote (client) IP of the pretended SMTP connection; Dovecot's failure penalty is kept per rip.", valueName: "ip"))
+    var rip: String?
+
+    @Flag(help: "Say the connection is TLS-protected, as Postfix does when TLS is on.")
+    var secured = false
+
+    @Flag(name: .customLong("no-penalty"), help: "Ask Dovecot to skip its penalty for earlier failures (always on with --batch).")
+    var noPenalty = false
+
+    @Option(help: ArgumentHelp("Authorization identity for PLAIN (act as this user).", valueName: "id"))
+    var authzid = ""
+
+    @Option(help: ArgumentHelp("Check every user:password line of FILE ('-' for stdin).", valueName: "file"))
+    var batch: String?
+
+    @Option(help: ArgumentHelp("Requests in flight at once with --batch.", valueName: "n"))
+    var concurrency = 64
+
+    @Flag(help: "Print JSON (JSON Lines with --batch).")
+    var json = false
+
+    @Argument(help: "User name.")
+    var user: String?
+
+    @Argument(help: "Password (better: stdin, --password-file or the prompt).")
+    var password: String?
+
+    @OptionGroup var secret: SecretInput
+
+    func validate() throws {
+        guard AuthRequest.Mechanism(rawValue: mech.uppercased()) != nil else {
+            throw ValidationError("--mech \(mech): PLAIN and LOGIN are built in; other mechanisms need Cyrus SASL support")
+        }
+        if batch == nil && user == nil { throw ValidationError("give a USER, or --batch FILE") }
+        if batch != nil && (user != nil || password != nil) { throw ValidationError("--batch reads users and passwords from the file; give no USER") }
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
+        for (name, value) in [("--lip", lip), ("--rip", rip)] {
+            if let value, IPAddress.normalize(value) == nil { throw ValidationError("\(name) \(value) is not an IP address") }
+        }
+        guard !service.isEmpty, service.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw ValidationError("--service must be a word such as smtp or imap")
+        }
+    }
+
+    private var request: AuthRequest {
+        var request = AuthRequest()
+        request.mechanism = AuthRequest.Mechanism(rawValue: mech.uppercased())!
+        request.service = service
+        request.localIP = lip
+        request.remoteIP = rip
+        request.secured = secured
+        request.noPenalty = noPenalty || batch != nil
+        request.authorizationID = authzid
+        return request
+    }
+
+    func run() throws {
+        if let batch {
+            try runBatch(batch)
+            return
+        }
+        try runReportingErrors {
+            let user = self.user!
+            // Ask for the password before connecting, so no timeout runs while the user types.
+            let pass = try secret.read(argument: password, for: user)
+            let client = try connect()
+            let verdict = try client.authenticate(user: user, password: pass, request: request)
+            if json {
+                try JSONOutput.print(SingleVerdictJSON(user: user, verdict: verdict, socket: connection.socket, mechanism: request.mechanism.rawValue, service: service))
+            } else {
+                printHuman(user: user, verdict: verdict)
+            }
+            switch verdict.outcome {
+            case .success: return
+            case .rejected: throw ExitStatus.failed
+            case .temporary: throw ExitStatus.couldNotRun
+            }
+        }
+    }
+
+    private func connect() throws -> DovecotAuthClient {
+        let client = try DovecotAuthClient(address: connection.address, timeout: connection.timeout)
+        let offered = client.handshake.mechanisms.map { $0.name.uppercased() }
+        guard offered.contains(request.mechanism.rawValue) else {
+            throw MailSecError(.invalidInput, "Dovecot does not offer \(request.mechanism.rawValue) on \(connection.socket) (it offers \(offered.joined(separator: ", ")))",
+                               remedy: "add it to auth_mechanisms in conf.d/10-auth.conf, e.g. auth_mechanisms = plain login, and reload Dovecot")
+        }
+        return client
+    }
+
+    private func printHuman(user: String, verdict: AuthVerdict) {
+        let renderer = HumanRenderer()
+        let time = Self.duration(verdict.milliseconds)
+        let finding: Finding
+        switch verdict.outcome {
+        case .success:
+            let returned = verdict.user.map { $0 == user ? "" : " as \($0)" } ?? ""
+            finding = .pass("auth", "\(user): accepted by Dovecot\(returned) in \(time)")
+        case .rejected:
+            finding = .fail("auth", "\(user): rejected: \(verdict.reason ?? "authentication failed")\(verdict.code.map { " (code \($0))" } ?? "") after \(time)")
+        case .temporary:
+            finding = .warn("auth", "\(user): undecided: \(verdict.reason ?? "temporary failure") after \(time)")
+        }
+        print(renderer.render(Report([finding])))
+        print(renderer.style.dim("  \(connection.socket), \(request.mechanism.rawValue), service=\(service)\(secured ? ", secured" : "")"))
+        if let slowness = verdict.slowness { print("  \(slowness)") }
+    }
+
+    static func duration(_ milliseconds: Double) -> String {
+        milliseconds < 1000 ? "\(Int(milliseconds.rounded())) ms" : "\(Int(milliseconds / 100) / 10).\(Int(milliseconds / 100) % 10) s"
+    }
+
+    // MARK: Batch
+
+    private func runBatch(_ path: String) throws {
+        var summary = BatchSummary()
+        try runReportingErrors {
+            let reader = try CredentialReader(path: path)
+            reader.onMalformedLine = { _, message in
+                summary.malformed += 1
+                Terminal.printError("mailsec: \(path): \(message)")
+            }
+            let client = try connect()
+            let progress = BatchProgress(enabled: Terminal.stderrIsTerminal, total: reader.totalBytes)
+            let renderer = HumanRenderer()
+            let started = Date()
+            try client.check(reader, request: request, concurrency: concurrency) { result in
+                summary.count(result.verdict.outcome)
+                if json {
+                    print((try? JSONOutput.encode(BatchLineJSON(result), pretty: false)) ?? "{}")
+                } else if result.verdict.outcome != .success {
+                    let mark = result.verdict.outcome == .rejected ? renderer.style.red("✗") : renderer.style.yellow("!")
+                    progress.clear()
+                    print("\(mark) line \(result.line): \(result.user): \(result.verdict.reason ?? "failed")")
+                }
+                progress.update(done: summary.total, failed: summary.rejected + summary.temporary, bytes: reader.bytesRead)
+            }
+            progress.clear()
+            let seconds = max(Date().timeIntervalSince(started), 0.001)
+            let rate = Int(Double(summary.total) / seconds)
+            let line = "\(summary.total) checked in \(Self.duration(seconds * 1000)) (\(rate) per second): \(summary.accepted) accepted, \(summary.rejected) rejected, \(summary.temporary) undecided" + (summary.malformed > 0 ? ", \(summary.malformed) malformed lines skipped" : "")
+            if json { Terminal.printError(line) } else { print(line) }
+        }
+        if summary.temporary > 0 || summary.malformed > 0 { throw ExitStatus.couldNotRun }
+        if summary.rejected > 0 { throw ExitStatus.failed }
+    }
+}
+
+struct BatchSummary {
+    var accepted = 0, rejected = 0, temporary = 0, malformed = 0
+    var total: Int { accepted + rejected + temporary }
+
+    mutating func count(_ outcome: AuthVerdict.Outcome) {
+        switch outcome {
+        case .success: accepted += 1
+        case .rejected: rejected += 1
+        case .temporary: temporary += 1
+        }
+    }
+}
+
+/// A one-line progress bar on stderr, redrawn at most ten times a second.
+final class BatchProgress {
+    let enabled: Bool
+    let total: Int?
+    private var lastDraw = 0.0
+    private var drawn = false
+
+    init(enabled: Bool, total: Int?) {
+        self.enabled = enabled
+        self.total = total
+    }
+
+    func update(done: Int, failed: Int, bytes: Int) {
+        guard enabled else { return }
+        let now = Date().timeIntervalSince1970
+        guard now - lastDraw >= 0.1 else { return }
+        lastDraw = now
+        var bar = ""
+        if let total, total > 0 {
+            let fraction = min(1, Double(bytes) / Double(total))
+            let filled = Int(fraction * 30)
+            bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] \(Int(fraction * 100))% "
+        }
+        Terminal.printError("\r\(bar)\(done) checked, \(failed) failed", terminator: "")
+        drawn = true
+    }
+
+    func clear() {
+        guard enabled, drawn else { return }
+        Terminal.printError("\r\u{1B}[K", terminator: "")
+        drawn = false
+    }
+}
+
+struct SingleVerdictJSON: Encodable {
+    let user: String
+    let ok: Bool
+    let outcome: String
+    let code: String?
+    let reason: String?
+    let ms: Double
+    let authenticatedUser: String?
+    let slowness: String?
+    let socket: String
+    let mechanism: String
+    let service: String
+
+    enum CodingKeys: String, CodingKey {
+        case user, ok, outcome, code, reason, ms, authenticatedUser = "authenticated_user", slowness, socket, mechanism, service
+    }
+
+    init(user: String, verdict: AuthVerdict, socket: String, mechanism: String, service: String) {
+        self.user = user
+        ok = verdict.outcome == .success
+        outcome = verdict.outcome.rawValue
+        code = verdict.code
+        reason = verdict.reason
+        ms = (verdict.milliseconds * 10).rounded() / 10
+        authenticatedUser = verdict.user
+        slowness = verdict.slowness
+        self.socket = socket
+        self.mechanism = mechanism
+        self.service = service
+    }
+}
+
+struct BatchLineJSON: Encodable {
+    let line: Int
+    let user: String
+    let ok: Bool
+    let code: String?
+    let reason: String?
+    let ms: Double
+
+    init(_ result: BatchResult) {
+        line = result.line
+        user = result.user
+        ok = result.verdict.outcome == .success
+        code = result.verdict.code
+        reason = result.verdict.outcome == .success ? nil : result.verdict.reason
+        ms = (result.verdict.milliseconds * 10).rounded() / 10
+    }
+}

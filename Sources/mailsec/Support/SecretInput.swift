@@ -1,0 +1,50 @@
+import ArgumentParser
+import Glibc
+import MailSec
+
+/// Where a password or token comes from: the argument (with a warning that
+/// `ps` shows it), `--password-file`, stdin when it is not a terminal, or a
+/// no-echo prompt.
+struct SecretInput: ParsableArguments {
+    @Option(name: .customLong("password-file"), help: ArgumentHelp("Read the password (or token) from the first line of FILE.", valueName: "file"))
+    var passwordFile: String?
+
+    func read(argument: String?, what: String = "password", for user: String) throws -> SecureBytes {
+        if let argument {
+            Terminal.printError("mailsec: warning: a \(what) given as an argument is visible to other users in `ps` and lands in shell history; prefer stdin, --password-file or the prompt")
+            return SecureBytes(Array(argument.utf8))
+        }
+        if let passwordFile { return try Terminal.readSecretFile(passwordFile) }
+        if !Terminal.stdinIsTerminal {
+            let secret = try Self.firstLineOfStandardInput()
+            guard !secret.isEmpty else {
+                throw MailSecError(.invalidInput, "no \(what) on standard input", remedy: "pipe it in, or give --password-file FILE")
+            }
+            return secret
+        }
+        guard let secret = try Terminal.readSecret(prompt: "\(what.prefix(1).uppercased() + what.dropFirst()) for \(user): ") else {
+            throw MailSecError(.invalidInput, "no \(what) given and no terminal to ask on", remedy: "pipe it on stdin or give --password-file FILE")
+        }
+        return secret
+    }
+
+    /// The first line of stdin, newline stripped, read byte by byte so nothing after it is consumed.
+    static func firstLineOfStandardInput() throws -> SecureBytes {
+        let secret = SecureBytes()
+        var byte: UInt8 = 0
+        while true {
+            let count = Glibc.read(0, &byte, 1)
+            if count < 0 { if errno == EINTR { continue }; throw MailSecError(.io, "cannot read standard input") }
+            if count == 0 || byte == 0x0a { break }
+            secret.append(byte)
+        }
+        if secret.count > 0, secret.withUnsafeBytes({ $0.last }) == 0x0d { secret.removeLast() }
+        byte = 0
+        return secret
+    }
+}
+
+extension SecureBytes {
+    /// For output the user asked for (an AUTH string): the bytes as text.
+    var text: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
+}

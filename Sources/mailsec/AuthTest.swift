@@ -28,8 +28,14 @@ struct AuthTest: ParsableCommand {
 
     @OptionGroup var connection: AuthSocketOptions
 
-    @Option(help: ArgumentHelp("Mechanism: PLAIN or LOGIN.", valueName: "mechanism"))
+    @Option(help: ArgumentHelp("Mechanism: PLAIN, LOGIN (built in), SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, DIGEST-MD5 (libsasl2), or auto: the strongest both sides have.", valueName: "mechanism"))
     var mech = "PLAIN"
+
+    @Option(name: .customLong("sasl-plugin-dir"), help: ArgumentHelp("Where libsasl2 finds its mechanism plugins (default: Debian's).", valueName: "dir"))
+    var saslPluginDir: String?
+
+    @Option(help: ArgumentHelp("Realm for DIGEST-MD5 (default: the server's).", valueName: "realm"))
+    var realm: String?
 
     @Option(help: ArgumentHelp("Service name Dovecot sees (Postfix: smtp).", valueName: "name"))
     var service = "smtp"
@@ -67,8 +73,8 @@ struct AuthTest: ParsableCommand {
     @OptionGroup var secret: SecretInput
 
     func validate() throws {
-        guard AuthRequest.Mechanism(rawValue: mech.uppercased()) != nil else {
-            throw ValidationError("--mech \(mech): PLAIN and LOGIN are built in; other mechanisms need Cyrus SASL support")
+        guard !mech.isEmpty, mech.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw ValidationError("--mech \(mech) is not a SASL mechanism name")
         }
         if batch == nil && user == nil { throw ValidationError("give a USER, or --batch FILE") }
         if batch != nil && (user != nil || password != nil) { throw ValidationError("--batch reads users and passwords from the file; give no USER") }
@@ -83,7 +89,9 @@ struct AuthTest: ParsableCommand {
 
     private var request: AuthRequest {
         var request = AuthRequest()
-        request.mechanism = AuthRequest.Mechanism(rawValue: mech.uppercased())!
+        request.mechanism = mech.uppercased()
+        request.saslPluginDirectory = saslPluginDir
+        request.realm = realm
         request.service = service
         request.localIP = lip
         request.remoteIP = rip
@@ -102,12 +110,12 @@ struct AuthTest: ParsableCommand {
             let user = self.user!
             // Ask for the password before connecting, so no timeout runs while the user types.
             let pass = try secret.read(argument: password, for: user)
-            let client = try connect()
+            let (client, request) = try connect()
             let verdict = try client.authenticate(user: user, password: pass, request: request)
             if json {
-                try JSONOutput.print(SingleVerdictJSON(user: user, verdict: verdict, socket: connection.socket, mechanism: request.mechanism.rawValue, service: service))
+                try JSONOutput.print(SingleVerdictJSON(user: user, verdict: verdict, socket: connection.socket, mechanism: request.mechanism, service: service))
             } else {
-                printHuman(user: user, verdict: verdict)
+                printHuman(user: user, verdict: verdict, mechanism: request.mechanism)
             }
             switch verdict.outcome {
             case .success: return
@@ -117,17 +125,28 @@ struct AuthTest: ParsableCommand {
         }
     }
 
-    private func connect() throws -> DovecotAuthClient {
+    /// Connects and settles the mechanism: the one asked for, if Dovecot offers
+    /// it; with `auto`, the strongest both Dovecot and libsasl2 have.
+    private func connect() throws -> (DovecotAuthClient, AuthRequest) {
         let client = try DovecotAuthClient(address: connection.address, timeout: connection.timeout)
         let offered = client.handshake.mechanisms.map { $0.name.uppercased() }
-        guard offered.contains(request.mechanism.rawValue) else {
-            throw MailSecError(.invalidInput, "Dovecot does not offer \(request.mechanism.rawValue) on \(connection.socket) (it offers \(offered.joined(separator: ", ")))",
-                               remedy: "add it to auth_mechanisms in conf.d/10-auth.conf, e.g. auth_mechanisms = plain login, and reload Dovecot")
+        var request = self.request
+        if request.mechanism == "AUTO" {
+            try CyrusSASL.initializeClient(pluginDirectory: saslPluginDir)
+            let local = Set(CyrusSASL.availableMechanisms().map { $0.uppercased() } + ["PLAIN", "LOGIN"])
+            guard let best = AuthRequest.preference.first(where: { offered.contains($0) && local.contains($0) }) else {
+                throw MailSecError(.invalidInput, "no mechanism both Dovecot (\(offered.joined(separator: ", "))) and mailsec (\(local.sorted().joined(separator: ", "))) have")
+            }
+            request.mechanism = best
         }
-        return client
+        guard offered.contains(request.mechanism) else {
+            throw MailSecError(.invalidInput, "Dovecot does not offer \(request.mechanism) on \(connection.socket) (it offers \(offered.joined(separator: ", ")))",
+                               remedy: "add it to auth_mechanisms in conf.d/10-auth.conf, e.g. auth_mechanisms = plain login \(request.mechanism.lowercased()), and reload Dovecot")
+        }
+        return (client, request)
     }
 
-    private func printHuman(user: String, verdict: AuthVerdict) {
+    private func printHuman(user: String, verdict: AuthVerdict, mechanism: String) {
         let renderer = HumanRenderer()
         let time = Self.duration(verdict.milliseconds)
         let finding: Finding
@@ -141,7 +160,7 @@ struct AuthTest: ParsableCommand {
             finding = .warn("auth", "\(user): undecided: \(verdict.reason ?? "temporary failure") after \(time)")
         }
         print(renderer.render(Report([finding])))
-        print(renderer.style.dim("  \(connection.socket), \(request.mechanism.rawValue), service=\(service)\(secured ? ", secured" : "")"))
+        print(renderer.style.dim("  \(connection.socket), \(mechanism), service=\(service)\(secured ? ", secured" : "")"))
         if let slowness = verdict.slowness { print("  \(slowness)") }
     }
 
@@ -159,7 +178,7 @@ struct AuthTest: ParsableCommand {
                 summary.malformed += 1
                 Terminal.printError("mailsec: \(path): \(message)")
             }
-            let client = try connect()
+            let (client, request) = try connect()
             let progress = BatchProgress(enabled: Terminal.stderrIsTerminal, total: reader.totalBytes)
             let renderer = HumanRenderer()
             let started = Date()

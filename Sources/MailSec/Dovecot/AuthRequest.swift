@@ -1,11 +1,11 @@
 /// One credential check, shaped like Postfix's requests by default.
 public struct AuthRequest: Sendable {
-    public enum Mechanism: String, Sendable, CaseIterable {
-        case plain = "PLAIN"
-        case login = "LOGIN"
-    }
-
-    public var mechanism: Mechanism = .plain
+    /// PLAIN and LOGIN are built in; any other mechanism goes through libsasl2.
+    public var mechanism = "PLAIN"
+    /// Where libsasl2 finds its plugins (nil: its default).
+    public var saslPluginDirectory: String?
+    /// Realm for DIGEST-MD5 (nil: the server's first).
+    public var realm: String?
     public var service = "smtp"
     public var localIP: String?
     public var remoteIP: String?
@@ -18,6 +18,20 @@ public struct AuthRequest: Sendable {
     public var authorizationID = ""
 
     public init() {}
+
+    /// The client side of the exchange for one credential.
+    public func makeExchange(user: String, password: SecureBytes) throws -> SASLExchange {
+        switch mechanism.uppercased() {
+        case "PLAIN": return try PlainExchange(authzid: authorizationID, user: user, password: password)
+        case "LOGIN": return try LoginExchange(user: user, password: password)
+        default:
+            return try CyrusClientExchange(mechanism: mechanism.uppercased(), user: user, password: password, authzid: authorizationID,
+                                           realm: realm, service: service, pluginDirectory: saslPluginDirectory)
+        }
+    }
+
+    /// Mechanisms from strongest to weakest, for `--mech auto`.
+    public static let preference = ["SCRAM-SHA-256", "SCRAM-SHA-1", "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN"]
 }
 
 /// What Dovecot said about one credential.

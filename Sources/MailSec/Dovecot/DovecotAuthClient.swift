@@ -145,8 +145,8 @@ public final class DovecotAuthClient {
 private struct Pipeline {
     struct InFlight {
         var credential: BatchCredential
+        var exchange: SASLExchange
         var started: Double
-        var loginStep = 0
     }
 
     let request: AuthRequest
@@ -176,13 +176,15 @@ private struct Pipeline {
                 let id = nextID
                 nextID = nextID == UInt32.max ? 1 : nextID + 1
                 do {
-                    try enqueueAuth(id: id, credential: credential)
+                    let exchange = try request.makeExchange(user: credential.user, password: credential.password)
+                    try enqueueAuth(id: id, exchange: exchange)
+                    inFlight[id] = InFlight(credential: credential, exchange: exchange, started: Monotonic.milliseconds())
                 } catch let error as MailSecError {
+                    if error.code != .invalidInput || error.message.hasPrefix("libsasl2") { throw error }
                     onResult(BatchResult(line: credential.line, user: credential.user,
                                          verdict: AuthVerdict(outcome: .temporary, code: "invalid_input", reason: error.message, milliseconds: 0)))
                     continue
                 }
-                inFlight[id] = InFlight(credential: credential, started: Monotonic.milliseconds())
                 sendOrder.append(id)
             }
             if exhausted && inFlight.isEmpty { return true }
@@ -203,23 +205,21 @@ private struct Pipeline {
         }
     }
 
-    private mutating func enqueueAuth(id: UInt32, credential: BatchCredential) throws {
-        var line = "AUTH\t\(id)\t\(request.mechanism.rawValue)\tservice=\(AuthProtocolLine.escape(request.service))"
+    private mutating func enqueueAuth(id: UInt32, exchange: SASLExchange) throws {
+        var line = "AUTH\t\(id)\t\(exchange.mechanism)\tservice=\(AuthProtocolLine.escape(request.service))"
         if request.secured { line += "\tsecured" }
         if request.noLogin { line += "\tnologin" }
         if request.noPenalty { line += "\tno-penalty" }
         if let local = request.localIP { line += "\tlip=\(AuthProtocolLine.escape(local))" }
         if let remote = request.remoteIP { line += "\trip=\(AuthProtocolLine.escape(remote))" }
-        switch request.mechanism {
-        case .plain:
-            let response = try SASLMechanism.plain(authzid: request.authorizationID, user: credential.user, password: credential.password)
+        if let initial = try exchange.start() {
+            // resp= goes last; an empty value is an empty initial response.
             output.append(contentsOf: (line + "\tresp=").utf8)
-            response.withUnsafeBytes { output.append(contentsOf: $0) }
-            output.append(0x0a)
-        case .login:
-            guard !credential.user.isEmpty else { throw MailSecError(.invalidInput, "empty user name") }
-            output.append(contentsOf: (line + "\n").utf8)
+            initial.withUnsafeBytes { Base64.encodeSecure($0) }.withUnsafeBytes { output.append(contentsOf: $0) }
+        } else {
+            output.append(contentsOf: line.utf8)
         }
+        output.append(0x0a)
         guard output.count - outputOffset <= 64 * 1024 * 1024 else { throw MailSecError(.io, "output buffer overflow") }
     }
 
@@ -248,24 +248,35 @@ private struct Pipeline {
             let elapsed = Monotonic.milliseconds() - pending.started
             switch fields[0] {
             case "CONT":
-                guard request.mechanism == .login, pending.loginStep < 2 else {
-                    finish(id, AuthVerdict(outcome: .temporary, code: "unexpected_challenge",
-                                           reason: "Dovecot asked for more data than \(request.mechanism.rawValue) sends", milliseconds: elapsed), onResult)
+                let challenge = fields.count > 2 ? (try? Base64.decode(Array(fields[2].utf8))) : []
+                let answer: SecureBytes
+                do {
+                    guard let challenge else { throw MailSecError(.invalidInput, "Dovecot sent a challenge that is not base64") }
+                    answer = try pending.exchange.respond(to: challenge)
+                } catch let error as MailSecError {
+                    finish(id, AuthVerdict(outcome: .temporary, code: "protocol", reason: error.message, milliseconds: elapsed), onResult)
                     continue
                 }
-                let answer: SecureBytes = pending.loginStep == 0
-                    ? SecureBytes(Array(pending.credential.user.utf8))
-                    : pending.credential.password
-                let encoded = answer.withUnsafeBytes { Base64.encodeSecure($0) }
                 output.append(contentsOf: "CONT\t\(id)\t".utf8)
-                encoded.withUnsafeBytes { output.append(contentsOf: $0) }
+                answer.withUnsafeBytes { Base64.encodeSecure($0) }.withUnsafeBytes { output.append(contentsOf: $0) }
                 output.append(0x0a)
-                pending.loginStep += 1
                 inFlight[id] = pending
                 try flush(socket)
             case "OK":
                 var verdict = AuthVerdict(outcome: .success, user: parameters["user"], milliseconds: elapsed)
-                if parameters["nologin"] != nil {
+                if let final = parameters["resp"], let data = try? Base64.decode(Array(final.utf8)) {
+                    // SCRAM's server signature: proof that the server knows the password too.
+                    do {
+                        try pending.exchange.finish(serverData: data)
+                    } catch {
+                        verdict.outcome = .rejected
+                        verdict.code = "server_signature"
+                        verdict.reason = "Dovecot accepted, but its final message did not verify (mutual authentication failed): \(error)"
+                    }
+                }
+                if verdict.outcome == .rejected {
+                    // keep the mutual-authentication failure
+                } else if parameters["nologin"] != nil {
                     verdict.outcome = .rejected
                     verdict.code = "nologin"
                     verdict.reason = parameters["reason"] ?? "the password is right, but the account may not log in (nologin)"
@@ -286,7 +297,11 @@ private struct Pipeline {
                     case "pass_expired": reason = "the password has expired"
                     case "authz_fail": reason = "the authorization identity is not allowed for this user"
                     case "invalid_base64": reason = "Dovecot could not decode the request"
-                    default: reason = "wrong user name or password"
+                    default:
+                        reason = "wrong user name or password"
+                        if !["PLAIN", "LOGIN"].contains(pending.exchange.mechanism) {
+                            reason! += " (or the password is stored as a hash \(pending.exchange.mechanism) cannot use: it needs the plain password or a hash of its own scheme in the passdb)"
+                        }
                     }
                 }
                 finish(id, AuthVerdict(outcome: temporary ? .temporary : .rejected, user: parameters["user"], code: code,

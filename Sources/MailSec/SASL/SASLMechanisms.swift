@@ -9,18 +9,7 @@ public enum SASLMechanism {
 
     /// `authzid NUL authcid NUL password`, base64 (RFC 4616).
     public static func plain(authzid: String = "", user: String, password: SecureBytes) throws -> SecureBytes {
-        for (field, value) in [("authorization identity", authzid), ("user name", user)] where value.utf8.contains(0) {
-            throw MailSecError(.invalidInput, "the \(field) contains a NUL byte, which AUTH PLAIN uses as its separator")
-        }
-        guard !password.contains(0) else {
-            throw MailSecError(.invalidInput, "the password contains a NUL byte, which AUTH PLAIN uses as its separator")
-        }
-        let message = SecureBytes(capacity: authzid.utf8.count + user.utf8.count + password.count + 2)
-        message.append(contentsOf: authzid.utf8)
-        message.append(0)
-        message.append(contentsOf: user.utf8)
-        message.append(0)
-        password.withUnsafeBytes { message.append(contentsOf: $0) }
+        let message = try PlainExchange(authzid: authzid, user: user, password: password).start()!
         return try encodeChecked(message, command: "AUTH PLAIN ")
     }
 

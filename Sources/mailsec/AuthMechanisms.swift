@@ -1,3 +1,4 @@
+import Glibc
 import ArgumentParser
 import MailSec
 
@@ -16,7 +17,17 @@ struct AuthMechanisms: ParsableCommand {
     @Flag(help: "Print one JSON document.")
     var json = false
 
+    @Flag(help: "List the mechanisms libsasl2 can load (client and server plugins) instead, and where it looked.")
+    var cyrus = false
+
+    @Option(name: .customLong("sasl-plugin-dir"), help: ArgumentHelp("With --cyrus: the plugin directory to load from.", valueName: "dir"))
+    var saslPluginDir: String?
+
     func run() throws {
+        if cyrus {
+            try runReportingErrors { try listCyrus() }
+            return
+        }
         try runReportingErrors {
             let client = try DovecotAuthClient(address: connection.address, timeout: connection.timeout)
             let handshake = client.handshake
@@ -38,6 +49,58 @@ struct AuthMechanisms: ParsableCommand {
                 print("\(plaintext.joined(separator: ", ")) send the password in the clear: offer them only after TLS (smtpd_tls_auth_only = yes, or port 465).")
             }
         }
+    }
+}
+
+extension AuthMechanisms {
+    /// libsasl2's view: its version, the plugin directory and its files, and the mechanisms it loaded.
+    private func listCyrus() throws {
+        let directory = CyrusSASL.pluginDirectory(saslPluginDir)
+        guard let status = FileStatus(path: directory), status.isDirectory else {
+            throw MailSecError(.fileNotFound, "the SASL plugin directory \(directory) does not exist",
+                               remedy: "install libsasl2-modules (apt-get install libsasl2-modules), or give the right directory with --sasl-plugin-dir")
+        }
+        try CyrusSASL.initializeClient(pluginDirectory: saslPluginDir)
+        // EXTERNAL is built into libsasl2 itself; the rest come from plugins.
+        let mechanisms = CyrusSASL.availableMechanisms().filter { $0 != "EXTERNAL" }
+        let plugins = Self.pluginFiles(in: directory)
+        if json {
+            try JSONOutput.print(CyrusMechanismsJSON(version: CyrusSASL.version, pluginDirectory: directory, plugins: plugins, clientMechanisms: mechanisms))
+            return
+        }
+        let renderer = HumanRenderer()
+        print(renderer.heading("libsasl2 \(CyrusSASL.version)"))
+        print(renderer.facts([
+            ("plugin directory", directory),
+            ("plugins found", plugins.isEmpty ? "none" : plugins.joined(separator: ", ")),
+            ("client mechanisms", mechanisms.isEmpty ? "none" : mechanisms.joined(separator: " ")),
+        ]))
+        if mechanisms.isEmpty {
+            print()
+            print("No mechanism loaded: install libsasl2-modules, or point --sasl-plugin-dir (SASL_PATH) at its plugins.")
+        }
+    }
+
+    /// The plugin libraries in a directory, by short name (libscram.so -> scram).
+    static func pluginFiles(in directory: String) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix("lib"), name.hasSuffix(".so") { names.append(String(name.dropFirst(3).dropLast(3))) }
+        }
+        return names.sorted()
+    }
+}
+
+struct CyrusMechanismsJSON: Encodable {
+    let version: String
+    let pluginDirectory: String
+    let plugins: [String]
+    let clientMechanisms: [String]
+    enum CodingKeys: String, CodingKey {
+        case version, pluginDirectory = "plugin_directory", plugins, clientMechanisms = "client_mechanisms"
     }
 }
 

@@ -34,8 +34,23 @@ struct AuthTest: ParsableCommand {
     @Option(name: .customLong("sasl-plugin-dir"), help: ArgumentHelp("Where libsasl2 finds its mechanism plugins (default: Debian's).", valueName: "dir"))
     var saslPluginDir: String?
 
-    @Option(help: ArgumentHelp("Realm for DIGEST-MD5 (default: the server's).", valueName: "realm"))
+    @Option(help: ArgumentHelp("Realm: for DIGEST-MD5, for sasldb users (user@realm) with --cyrus, and sent to saslauthd.", valueName: "realm"))
     var realm: String?
+
+    @Flag(help: "Check through libsasl2's server side as Postfix does with smtpd_sasl_type = cyrus (whatever pwcheck_method says).")
+    var cyrus = false
+
+    @Option(name: .customLong("sasl-app"), help: ArgumentHelp("With --cyrus: the application whose APP.conf is read (Postfix: smtpd).", valueName: "name"))
+    var saslApp = "smtpd"
+
+    @Option(name: .customLong("sasl-config-dir"), help: ArgumentHelp("With --cyrus: the directory of APP.conf (default: /etc/postfix/sasl, /etc/sasl2, /usr/lib/sasl2).", valueName: "dir"))
+    var saslConfigDir: String?
+
+    @Option(name: .customLong("sasl-hostname"), help: ArgumentHelp("With --cyrus: the server name, the default realm of sasldb users (Postfix: myhostname; default: this host's name).", valueName: "name"))
+    var saslHostname: String?
+
+    @Flag(help: "Ask saslauthd directly over its socket, as testsaslauthd does but with service smtp (--socket, default /var/run/saslauthd/mux).")
+    var saslauthd = false
 
     @Option(help: ArgumentHelp("Service name Dovecot sees (Postfix: smtp).", valueName: "name"))
     var service = "smtp"
@@ -73,6 +88,8 @@ struct AuthTest: ParsableCommand {
     @OptionGroup var secret: SecretInput
 
     func validate() throws {
+        if cyrus && saslauthd { throw ValidationError("--cyrus and --saslauthd exclude each other: --cyrus reaches saslauthd too when pwcheck_method says so") }
+        if (cyrus || saslauthd) && mech.uppercased() != "PLAIN" { throw ValidationError("--mech does not apply to --cyrus and --saslauthd: they check the password itself") }
         guard !mech.isEmpty, mech.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
             throw ValidationError("--mech \(mech) is not a SASL mechanism name")
         }
@@ -101,6 +118,57 @@ struct AuthTest: ParsableCommand {
         return request
     }
 
+    /// Which backend answers: Dovecot's socket, libsasl2's server side, or saslauthd.
+    private enum Backend {
+        case dovecot(DovecotAuthClient, AuthRequest)
+        case cyrus(CyrusPasswordChecker)
+        case saslauthd(SaslauthdClient)
+
+        /// Runs the checks through whichever backend this is.
+        func check<Credentials: Sequence>(_ credentials: Credentials, concurrency: Int, onResult: (BatchResult) -> Void) throws
+            where Credentials.Element == BatchCredential {
+            switch self {
+            case .dovecot(let client, let request):
+                try client.check(credentials, request: request, concurrency: concurrency, onResult: onResult)
+            case .cyrus(let checker):
+                for credential in credentials {
+                    onResult(BatchResult(line: credential.line, user: credential.user, verdict: checker.check(user: credential.user, password: credential.password)))
+                }
+            case .saslauthd(let client):
+                try client.check(credentials, concurrency: concurrency, onResult: onResult)
+            }
+        }
+    }
+
+    private var saslauthdSocket: String { connection.socketOption ?? SaslauthdClient.defaultSocket }
+
+    /// Where the verdict came from, for people and JSON.
+    private func describe(_ backend: Backend) -> (socket: String, mechanism: String) {
+        switch backend {
+        case .dovecot(_, let request): (connection.socket, request.mechanism)
+        case .cyrus(let checker): (checker.configuration.path, "sasl_checkpass (pwcheck_method: \(checker.configuration.pwcheckMethod))")
+        case .saslauthd: (saslauthdSocket, "saslauthd")
+        }
+    }
+
+    private func makeBackend() throws -> Backend {
+        if cyrus {
+            let checker = try CyrusPasswordChecker(app: saslApp, configDirectory: saslConfigDir, pluginDirectory: saslPluginDir,
+                                                   service: service, hostname: saslHostname, realm: realm)
+            if !json {
+                let configuration = checker.configuration
+                Terminal.printError("libsasl2 \(CyrusSASL.version): \(configuration.path): pwcheck_method: \(configuration.pwcheckMethod)" +
+                                    (configuration.mechanismList.map { ", mech_list: \($0)" } ?? ""))
+            }
+            return .cyrus(checker)
+        }
+        if saslauthd {
+            return .saslauthd(try SaslauthdClient(path: saslauthdSocket, service: service, realm: realm ?? "", timeout: connection.timeout))
+        }
+        let (client, request) = try connect()
+        return .dovecot(client, request)
+    }
+
     func run() throws {
         if let batch {
             try runBatch(batch)
@@ -110,12 +178,20 @@ struct AuthTest: ParsableCommand {
             let user = self.user!
             // Ask for the password before connecting, so no timeout runs while the user types.
             let pass = try secret.read(argument: password, for: user)
-            let (client, request) = try connect()
-            let verdict = try client.authenticate(user: user, password: pass, request: request)
+            let backend = try makeBackend()
+            var verdict: AuthVerdict!
+            try backend.check([BatchCredential(line: 1, user: user, password: pass)], concurrency: 1) { verdict = $0.verdict }
+            let origin = describe(backend)
             if json {
-                try JSONOutput.print(SingleVerdictJSON(user: user, verdict: verdict, socket: connection.socket, mechanism: request.mechanism, service: service))
+                var output = SingleVerdictJSON(user: user, verdict: verdict, socket: origin.socket, mechanism: origin.mechanism, service: service)
+                if case .cyrus(let checker) = backend {
+                    output.config = checker.configuration.path
+                    output.pwcheckMethod = checker.configuration.pwcheckMethod
+                    output.mechList = checker.configuration.mechanismList
+                }
+                try JSONOutput.print(output)
             } else {
-                printHuman(user: user, verdict: verdict, mechanism: request.mechanism)
+                printHuman(user: user, verdict: verdict, origin: origin)
             }
             switch verdict.outcome {
             case .success: return
@@ -146,21 +222,21 @@ struct AuthTest: ParsableCommand {
         return (client, request)
     }
 
-    private func printHuman(user: String, verdict: AuthVerdict, mechanism: String) {
+    private func printHuman(user: String, verdict: AuthVerdict, origin: (socket: String, mechanism: String)) {
         let renderer = HumanRenderer()
         let time = Self.duration(verdict.milliseconds)
         let finding: Finding
         switch verdict.outcome {
         case .success:
             let returned = verdict.user.map { $0 == user ? "" : " as \($0)" } ?? ""
-            finding = .pass("auth", "\(user): accepted by Dovecot\(returned) in \(time)")
+            finding = .pass("auth", "\(user): accepted\(returned) in \(time)")
         case .rejected:
             finding = .fail("auth", "\(user): rejected: \(verdict.reason ?? "authentication failed")\(verdict.code.map { " (code \($0))" } ?? "") after \(time)")
         case .temporary:
             finding = .warn("auth", "\(user): undecided: \(verdict.reason ?? "temporary failure") after \(time)")
         }
         print(renderer.render(Report([finding])))
-        print(renderer.style.dim("  \(connection.socket), \(mechanism), service=\(service)\(secured ? ", secured" : "")"))
+        print(renderer.style.dim("  \(origin.socket), \(origin.mechanism), service=\(service)\(secured ? ", secured" : "")"))
         if let slowness = verdict.slowness { print("  \(slowness)") }
     }
 
@@ -178,11 +254,11 @@ struct AuthTest: ParsableCommand {
                 summary.malformed += 1
                 Terminal.printError("mailsec: \(path): \(message)")
             }
-            let (client, request) = try connect()
+            let backend = try makeBackend()
             let progress = BatchProgress(enabled: Terminal.stderrIsTerminal, total: reader.totalBytes)
             let renderer = HumanRenderer()
             let started = Date()
-            try client.check(reader, request: request, concurrency: concurrency) { result in
+            try backend.check(reader, concurrency: concurrency) { result in
                 summary.count(result.verdict.outcome)
                 if json {
                     print((try? JSONOutput.encode(BatchLineJSON(result), pretty: false)) ?? "{}")
@@ -252,6 +328,9 @@ final class BatchProgress {
 }
 
 struct SingleVerdictJSON: Encodable {
+    var config: String?
+    var pwcheckMethod: String?
+    var mechList: String?
     let user: String
     let ok: Bool
     let outcome: String
@@ -266,6 +345,7 @@ struct SingleVerdictJSON: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case user, ok, outcome, code, reason, ms, authenticatedUser = "authenticated_user", slowness, socket, mechanism, service
+        case config, pwcheckMethod = "pwcheck_method", mechList = "mech_list"
     }
 
     init(user: String, verdict: AuthVerdict, socket: String, mechanism: String, service: String) {

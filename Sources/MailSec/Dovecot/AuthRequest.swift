@@ -71,6 +71,12 @@ public struct BatchCredential: Sendable {
     public var line: Int
     public var user: String
     public var password: SecureBytes
+
+    public init(line: Int, user: String, password: SecureBytes) {
+        self.line = line
+        self.user = user
+        self.password = password
+    }
 }
 
 /// The verdict for one batch line.
@@ -78,4 +84,10 @@ public struct BatchResult: Sendable {
     public var line: Int
     public var user: String
     public var verdict: AuthVerdict
+
+    public init(line: Int, user: String, verdict: AuthVerdict) {
+        self.line = line
+        self.user = user
+        self.verdict = verdict
+    }
 }

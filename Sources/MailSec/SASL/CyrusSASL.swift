@@ -58,6 +58,11 @@ public enum CyrusSASL {
         }
     }
 
+    /// The plugin directory libsasl2 was initialised with.
+    public static var activePluginDirectory: String {
+        state.withLock { $0.pluginDirectory } ?? pluginDirectory(nil)
+    }
+
     /// The mechanisms libsasl2 found plugins for (after initialisation).
     public static func availableMechanisms() -> [String] {
         guard let list = sasl_global_listmech() else { return [] }
@@ -155,8 +160,9 @@ public final class CyrusClientExchange: SASLExchange {
         let result = sasl_client_start(connection, mechanism, nil, &output, &length, &chosen)
         guard result == SASL_OK || result == SASL_CONTINUE else {
             if result == SASL_NOMECH {
-                let directory = CyrusSASL.pluginDirectory(nil)
-                let available = CyrusSASL.availableMechanisms()
+                let directory = CyrusSASL.activePluginDirectory
+                // EXTERNAL is built into libsasl2; it says nothing about plugins.
+                let available = CyrusSASL.availableMechanisms().filter { $0 != "EXTERNAL" }
                 throw MailSecError(.invalidInput, "libsasl2 has no client plugin for \(mechanism) (plugins looked for in \(directory); found \(available.isEmpty ? "none" : available.joined(separator: ", ")))",
                                    remedy: "install libsasl2-modules (SCRAM, CRAM-MD5, DIGEST-MD5, PLAIN, LOGIN), or point --sasl-plugin-dir at the directory that has them")
             }

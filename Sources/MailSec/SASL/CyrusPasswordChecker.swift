@@ -1,0 +1,113 @@
+import CSASL
+import Glibc
+
+/// An APP.conf of Cyrus SASL (Postfix reads smtpd.conf): `key: value` lines.
+public struct CyrusConfiguration: Sendable {
+    /// Where Postfix on Debian and libsasl2 look for smtpd.conf, in order.
+    public static let searchDirectories = ["/etc/postfix/sasl", "/etc/sasl2", "/usr/lib/sasl2"]
+
+    public var path: String
+    public var options: [String: String]
+
+    public var pwcheckMethod: String { options["pwcheck_method"] ?? "auxprop (libsasl2's default)" }
+    public var mechanismList: String? { options["mech_list"] }
+
+    /// Finds and reads APP.conf in the first of `directories` that has one.
+    public static func find(app: String, in directories: [String]) throws -> CyrusConfiguration {
+        for directory in directories {
+            let path = directory + "/" + app + ".conf"
+            guard FileStatus(path: path) != nil else { continue }
+            let text = try SecureFileSystem.read(path).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            var options: [String: String] = [:]
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = String(line).trimmingWhitespace()
+                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                guard let colon = trimmed.firstIndex(of: ":") else {
+                    throw MailSecError(.invalidInput, "\(path), line \(number + 1): expected 'option: value', found '\(trimmed)'")
+                }
+                options[String(trimmed[..<colon]).trimmingWhitespace()] = String(trimmed[trimmed.index(after: colon)...]).trimmingWhitespace()
+            }
+            return CyrusConfiguration(path: path, options: options)
+        }
+        throw MailSecError(.fileNotFound, "no \(app).conf in \(directories.joined(separator: ", ")): libsasl2 would run with defaults, which is rarely what Postfix needs",
+                           remedy: """
+                           create \(directories[0])/\(app).conf, e.g. for saslauthd:
+                             pwcheck_method: saslauthd
+                             mech_list: PLAIN LOGIN
+                           or for sasldb:
+                             pwcheck_method: auxprop
+                             auxprop_plugin: sasldb
+                             mech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-256
+                           """)
+    }
+}
+
+/// Checks passwords through libsasl2's server side, as Postfix's smtpd does
+/// with `smtpd_sasl_type = cyrus`: whatever pwcheck_method says (auxprop and
+/// sasldb, saslauthd) is what is tested.
+public final class CyrusPasswordChecker {
+    public let configuration: CyrusConfiguration
+    private var connection: OpaquePointer?
+
+    /// - Parameters:
+    ///   - app: the application name whose APP.conf is read (Postfix: smtpd, from smtpd_sasl_path).
+    ///   - configDirectory: where APP.conf is; nil searches Postfix's and libsasl2's directories.
+    ///   - service: the service name saslauthd and PAM see (Postfix: smtp).
+    ///   - hostname: the server name; the default realm of sasldb users (Postfix: myhostname).
+    ///   - realm: the user realm (Postfix: smtpd_sasl_local_domain).
+    public init(app: String = "smtpd", configDirectory: String? = nil, pluginDirectory: String? = nil,
+                service: String = "smtp", hostname: String? = nil, realm: String? = nil) throws {
+        configuration = try CyrusConfiguration.find(app: app, in: configDirectory.map { [$0] } ?? CyrusConfiguration.searchDirectories)
+        try CyrusSASL.initializeServer(app: app, pluginDirectory: pluginDirectory,
+                                       configDirectories: [SecureFileSystem.directory(of: configuration.path)])
+        var created: OpaquePointer?
+        let result = sasl_server_new(service, hostname ?? Self.hostname(), realm, nil, nil, nil, 0, &created)
+        guard result == SASL_OK, let created else {
+            throw MailSecError(.io, "libsasl2 cannot start a server connection: \(CyrusSASL.errorString(result))")
+        }
+        connection = created
+    }
+
+    deinit {
+        if connection != nil { sasl_dispose(&connection) }
+    }
+
+    /// Checks one password with sasl_checkpass.
+    public func check(user: String, password: SecureBytes) -> AuthVerdict {
+        let started = Monotonic.milliseconds()
+        let result = password.withUnsafeBytes { secret in
+            sasl_checkpass(connection, user, UInt32(user.utf8.count),
+                           secret.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(secret.count))
+        }
+        let elapsed = Monotonic.milliseconds() - started
+        let detail = sasl_errdetail(connection).map { String(cString: $0) } ?? CyrusSASL.errorString(result)
+        switch result {
+        case SASL_OK:
+            return AuthVerdict(outcome: .success, user: user, milliseconds: elapsed)
+        case SASL_BADAUTH:
+            return AuthVerdict(outcome: .rejected, code: "badauth", reason: "wrong user name or password", milliseconds: elapsed)
+        case SASL_NOUSER:
+            return AuthVerdict(outcome: .rejected, code: "nouser", reason: "no such user (for sasldb, users are stored as user@realm: compare sasldblistusers2 with --realm)", milliseconds: elapsed)
+        case SASL_DISABLED:
+            return AuthVerdict(outcome: .rejected, code: "disabled", reason: "the account is disabled", milliseconds: elapsed)
+        case SASL_EXPIRED:
+            return AuthVerdict(outcome: .rejected, code: "expired", reason: "the password has expired", milliseconds: elapsed)
+        case SASL_NOVERIFY:
+            return AuthVerdict(outcome: .rejected, code: "noverify", reason: "the user exists but has no password to check against", milliseconds: elapsed)
+        default:
+            var reason = "libsasl2 could not check the password: \(detail)"
+            if configuration.pwcheckMethod.contains("saslauthd") {
+                reason += " (is saslauthd running, and is its socket where \(configuration.path) says: saslauthd_path, default /var/run/saslauthd/mux?)"
+            } else if result == SASL_NOMECH {
+                reason += " (the auxprop plugin named in \(configuration.path) is missing: install libsasl2-modules-db for sasldb)"
+            }
+            return AuthVerdict(outcome: .temporary, code: "sasl_\(-result)", reason: reason, milliseconds: elapsed)
+        }
+    }
+
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(nulTerminated: buffer)
+    }
+}

@@ -52,7 +52,7 @@ final class DovecotFixture: Sendable {
         ssl = no
         default_internal_user = root
         default_login_user = root
-        auth_mechanisms = plain login
+        auth_mechanisms = plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256
         auth_username_chars =
         passdb {
           driver = passwd-file

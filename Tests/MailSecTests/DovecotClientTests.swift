@@ -172,7 +172,7 @@ import Testing
             connection.send(ok ? "OK\t\(id)\tuser=bob\n" : "FAIL\t\(id)\n")
         }
         var request = AuthRequest()
-        request.mechanism = .login
+        request.mechanism = "LOGIN"
         let verdict = try DovecotAuthClient(address: .unix(server.path), timeout: 5).authenticate(user: "bob", password: password("pw"), request: request)
         #expect(verdict.outcome == .success)
     }

@@ -47,7 +47,7 @@ public final class CredentialReader: Sequence, IteratorProtocol {
             lineNumber += 1
             defer { wipe(line) }
             var content = line
-            if content.last == 0x0d { content = content.lowerBound..<(content.upperBound - 1) }
+            if !content.isEmpty, buffer[content.upperBound - 1] == 0x0d { content = content.lowerBound..<(content.upperBound - 1) }
             let bytes = buffer[content]
             guard let first = bytes.first(where: { $0 != 0x20 && $0 != 0x09 }), first != UInt8(ascii: "#") else { continue }
             guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {

@@ -152,6 +152,9 @@ public final class LineSocket {
     // MARK: Connecting
 
     private static func connectUnix(_ path: String, peerName: String) throws -> Int32 {
+        // The common case first: connect. Only a failure pays for the stat
+        // calls that explain it (batches open thousands of connections).
+        if let descriptor = try? attemptUnix(path), descriptor >= 0 { return descriptor }
         guard let status = FileStatus(path: path) else {
             let code = errno
             if code == EACCES {
@@ -191,6 +194,26 @@ public final class LineSocket {
             default:
                 throw MailSecError(.io, "cannot connect to \(path): \(String(cString: strerror(code)))")
             }
+        }
+        return descriptor
+    }
+
+    /// One connect attempt; -1 on any failure (the caller explains it).
+    private static func attemptUnix(_ path: String) throws -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return -1 }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return -1 }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result != 0 {
+            close(descriptor)
+            return -1
         }
         return descriptor
     }

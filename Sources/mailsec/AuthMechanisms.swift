@@ -23,6 +23,12 @@ struct AuthMechanisms: ParsableCommand {
     @Option(name: .customLong("sasl-plugin-dir"), help: ArgumentHelp("With --cyrus: the plugin directory to load from.", valueName: "dir"))
     var saslPluginDir: String?
 
+    @Option(name: .customLong("sasl-app"), help: ArgumentHelp("With --cyrus: the server application whose APP.conf narrows the server mechanisms (Postfix: smtpd).", valueName: "name"))
+    var saslApp = "smtpd"
+
+    @Option(name: .customLong("sasl-config-dir"), help: ArgumentHelp("With --cyrus: the directory of APP.conf.", valueName: "dir"))
+    var saslConfigDir: String?
+
     func run() throws {
         if cyrus {
             try runReportingErrors { try listCyrus() }
@@ -64,8 +70,18 @@ extension AuthMechanisms {
         // EXTERNAL is built into libsasl2 itself; the rest come from plugins.
         let mechanisms = CyrusSASL.availableMechanisms().filter { $0 != "EXTERNAL" }
         let plugins = Self.pluginFiles(in: directory)
+        // The server side as smtpd would run it; without an APP.conf there is no server view.
+        var server: (config: String, mechanisms: [String])?
+        var serverProblem: String?
+        do {
+            let checker = try CyrusPasswordChecker(app: saslApp, configDirectory: saslConfigDir, pluginDirectory: saslPluginDir)
+            server = (checker.configuration.path, checker.offeredMechanisms)
+        } catch let error as MailSecError {
+            serverProblem = error.message
+        }
         if json {
-            try JSONOutput.print(CyrusMechanismsJSON(version: CyrusSASL.version, pluginDirectory: directory, plugins: plugins, clientMechanisms: mechanisms))
+            try JSONOutput.print(CyrusMechanismsJSON(version: CyrusSASL.version, pluginDirectory: directory, plugins: plugins, clientMechanisms: mechanisms,
+                                                     serverConfig: server?.config, serverMechanisms: server?.mechanisms, serverProblem: serverProblem))
             return
         }
         let renderer = HumanRenderer()
@@ -74,6 +90,7 @@ extension AuthMechanisms {
             ("plugin directory", directory),
             ("plugins found", plugins.isEmpty ? "none" : plugins.joined(separator: ", ")),
             ("client mechanisms", mechanisms.isEmpty ? "none" : mechanisms.joined(separator: " ")),
+            ("server (\(saslApp))", server.map { "\($0.mechanisms.joined(separator: " ")) (\($0.config))" } ?? (serverProblem ?? "")),
         ]))
         if mechanisms.isEmpty {
             print()
@@ -99,8 +116,12 @@ struct CyrusMechanismsJSON: Encodable {
     let pluginDirectory: String
     let plugins: [String]
     let clientMechanisms: [String]
+    let serverConfig: String?
+    let serverMechanisms: [String]?
+    let serverProblem: String?
     enum CodingKeys: String, CodingKey {
         case version, pluginDirectory = "plugin_directory", plugins, clientMechanisms = "client_mechanisms"
+        case serverConfig = "server_config", serverMechanisms = "server_mechanisms", serverProblem = "server_problem"
     }
 }
 

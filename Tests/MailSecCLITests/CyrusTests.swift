@@ -66,6 +66,9 @@ import Testing
         for name in ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"] { #expect(mechanisms.contains(name), "\(name)") }
         #expect((json["plugin_directory"] as? String)?.hasSuffix("sasl2") == true)
         #expect((json["plugins"] as? [String])?.contains("scram") == true)
+        // The server view follows smtpd.conf's mech_list.
+        let server = try parseJSON(try mailsec("auth", "mechanisms", "--cyrus", "--json", "--sasl-config-dir", SasldbFixture.shared.auxpropConfig).stdout)
+        #expect(Set(server["server_mechanisms"] as? [String] ?? []) == ["PLAIN", "LOGIN", "CRAM-MD5"])
         let empty = try TemporaryDirectory()
         let none = try mailsec("auth", "mechanisms", "--cyrus", "--sasl-plugin-dir", empty.path)
         #expect(none.stdout.contains("No mechanism loaded") && none.stdout.contains(empty.path))

@@ -72,6 +72,15 @@ public final class CyrusPasswordChecker {
         if connection != nil { sasl_dispose(&connection) }
     }
 
+    /// The mechanisms this server connection offers (libsasl2's plugins, narrowed by mech_list).
+    public var offeredMechanisms: [String] {
+        var result: UnsafePointer<CChar>?
+        var length: UInt32 = 0
+        var count: Int32 = 0
+        guard sasl_listmech(connection, nil, "", " ", "", &result, &length, &count) == SASL_OK, let result else { return [] }
+        return String(cString: result).split(separator: " ").map(String.init)
+    }
+
     /// Checks one password with sasl_checkpass.
     public func check(user: String, password: SecureBytes) -> AuthVerdict {
         let started = Monotonic.milliseconds()

@@ -88,4 +88,12 @@ static inline void mailsec_sk_X509_free(STACK_OF(X509) *list) {
     sk_X509_free(list);
 }
 
+// TLS client settings that OpenSSL 3 defines as macros over SSL_ctrl / SSL_CTX_ctrl.
+static inline int mailsec_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+static inline int mailsec_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
+    return (int)SSL_CTX_set_min_proto_version(ctx, version);
+}
+
 #endif

@@ -1,0 +1,148 @@
+import ArgumentParser
+import MailSec
+
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Check SMTPS on 465 and STARTTLS on 587/25 live, logging in like a real client.",
+        discussion: """
+        TARGET is smtps://HOST[:465] (TLS from the first byte), submission://HOST[:587] (STARTTLS \
+        required), smtp://HOST[:25] (STARTTLS if offered), or HOST:PORT (465 means implicit TLS, any \
+        other port STARTTLS). Check ids: connect, tls-handshake, certificate-hostname, certificate-chain, \
+        certificate-expiry, banner, ehlo, starttls-after-tls, auth-before-tls, auth-offered, auth, \
+        relay-denied. The password comes from stdin, --password-file or a prompt.
+
+        Examples:
+          mailsec probe smtps://mail.example.com
+          mailsec probe --auth-user alice --check-relay smtps://mail.example.com submission://mail.example.com < pw
+          mailsec probe --nagios --warn-days 21 mail.example.com:465
+        """
+    )
+
+    @Argument(help: "Targets to probe.")
+    var targets: [String]
+
+    @Option(help: ArgumentHelp("implicit, starttls or plain, for every target (default: from the scheme or port).", valueName: "mode"))
+    var mode: String?
+
+    @Option(help: ArgumentHelp("SNI name to send (default: the target host).", valueName: "name"))
+    var servername: String?
+
+    @Option(name: .customLong("verify-host"), help: ArgumentHelp("The name the certificate must cover (default: the target host).", valueName: "name"))
+    var verifyHost: String?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("Trust these CA certificates instead of the system store.", valueName: "file"))
+    var caFile: String?
+
+    @Option(help: ArgumentHelp("The name to send in EHLO.", valueName: "name"))
+    var ehlo = "mailsec.invalid"
+
+    @Option(name: .customLong("auth-user"), help: ArgumentHelp("Log in as this user (password from stdin, --password-file or a prompt).", valueName: "user"))
+    var authUser: String?
+
+    @Option(help: ArgumentHelp("SASL mechanism for --auth-user, or auto (the strongest both sides have).", valueName: "mechanism"))
+    var mech = "auto"
+
+    @OptionGroup var secret: SecretInput
+
+    @Flag(name: .customLong("check-relay"), help: "Without AUTH, try MAIL FROM and RCPT TO a foreign domain: it must be refused.")
+    var checkRelay = false
+
+    @Option(help: ArgumentHelp("Seconds allowed for each network step.", valueName: "seconds"))
+    var timeout: Double = 10
+
+    @Option(name: .customLong("warn-days"), help: "Warn when the certificate expires within this many days.")
+    var warnDays = 30
+
+    @Flag(help: "Print the dialogue (C:/S: lines and TLS events), passwords masked.")
+    var transcript = false
+
+    @Option(help: ArgumentHelp("Targets probed at once.", valueName: "n"))
+    var concurrency = 16
+
+    @Flag(help: "Print a JSON array, one object per target.")
+    var json = false
+
+    @Flag(help: "Print one Nagios/Icinga line per target and exit 0/1/2/3.")
+    var nagios = false
+
+    func validate() throws {
+        if json && nagios { throw ValidationError("give --json or --nagios, not both") }
+        if let mode, ProbeTarget.Mode(rawValue: mode) == nil { throw ValidationError("--mode must be implicit, starttls or plain") }
+        guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
+        guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1024") }
+        for target in targets {
+            do { _ = try ProbeTarget(parsing: target) } catch let error as MailSecError { throw ValidationError(error.message) }
+        }
+    }
+
+    func run() throws {
+        var options = ProbeOptions()
+        var parsed: [ProbeTarget] = []
+        try runReportingErrors {
+            parsed = try targets.map { try ProbeTarget(parsing: $0, mode: mode.flatMap(ProbeTarget.Mode.init(rawValue:))) }
+            options.serverName = servername
+            options.verifyHost = verifyHost
+            if let caFile { options.trust = .file(caFile); _ = try TrustStore(.file(caFile)) }
+            options.ehloName = ehlo
+            options.mechanism = mech
+            options.checkRelay = checkRelay
+            options.timeout = timeout
+            options.warnDays = warnDays
+            if let authUser {
+                options.authUser = authUser
+                options.password = try secret.read(argument: nil, for: authUser)
+            }
+        }
+        let finalOptions = options
+        let results = BoundedPool.map(parsed, concurrency: concurrency) { SMTPProbe.run($0, options: finalOptions) }
+
+        if nagios {
+            for result in results {
+                var line = NagiosLine.make(report: result.report, facts: result.certificate, warnDays: warnDays, label: result.target.description)
+                if let tls = result.tls { line += (result.certificate == nil ? "|" : " ") + "handshake_ms=\(Int(tls.handshakeMilliseconds))" }
+                print(line)
+            }
+            throw ExitCode(results.map(\.report.nagiosState.rawValue).max() ?? 0)
+        }
+        if json {
+            try JSONOutput.print(results.map { ProbeJSON($0, transcript: transcript) })
+        } else {
+            let renderer = HumanRenderer(showIDs: true)
+            for (index, result) in results.enumerated() {
+                if index > 0 { print() }
+                print(renderer.heading(result.target.description))
+                print(renderer.render(result.report))
+                if transcript {
+                    print(renderer.style.dim("transcript:"))
+                    for line in result.transcript { print("  \(line)") }
+                }
+            }
+        }
+        if results.contains(where: { !$0.report.ok }) { throw ExitStatus.failed }
+    }
+}
+
+struct ProbeJSON: Encodable {
+    struct TLS: Encodable {
+        let version: String
+        let cipher: String
+        let handshakeMs: Int
+        enum CodingKeys: String, CodingKey { case version, cipher, handshakeMs = "handshake_ms" }
+    }
+    let target: String
+    let ok: Bool
+    let checks: [Finding]
+    let certificate: CertificateFacts?
+    let tls: TLS?
+    let transcript: [String]?
+
+    init(_ result: ProbeResult, transcript: Bool) {
+        target = result.target.description
+        ok = result.report.ok
+        checks = result.report.findings
+        certificate = result.certificate
+        tls = result.tls.map { TLS(version: $0.version, cipher: $0.cipher, handshakeMs: Int($0.handshakeMilliseconds)) }
+        self.transcript = transcript ? result.transcript : nil
+    }
+}

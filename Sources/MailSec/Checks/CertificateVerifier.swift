@@ -131,7 +131,14 @@ public enum CertificateVerifier {
                                            warnDays: Int, now: Date = Date(), idPrefix: String = "") -> [Finding] {
         var findings: [Finding] = []
         findings += hostFindings(leaf, hosts: hosts, id: idPrefix + "hostname")
-        findings += validityFindings(leaf, warnDays: warnDays, now: now, prefix: idPrefix)
+        var validity = validityFindings(leaf, warnDays: warnDays, now: now, prefix: idPrefix)
+        if !idPrefix.isEmpty, let failed = validity.first(where: { $0.status == .fail }) {
+            // A probe reports time in one place: an expired or not-yet-valid certificate fails its expiry check.
+            validity = [Finding(id: idPrefix + "expiry", status: .fail, message: failed.message, remedy: failed.remedy)]
+        } else if !idPrefix.isEmpty {
+            validity.removeAll { $0.id == idPrefix + "validity" }
+        }
+        findings += validity
         findings.append(chainFinding(leaf, intermediates: intermediates, store: store, id: idPrefix + "chain"))
         if idPrefix.isEmpty {
             findings.append(keyStrength(leaf))

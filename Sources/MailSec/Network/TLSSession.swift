@@ -124,7 +124,11 @@ final class TLSSession {
                 let reasons = OpenSSLErrorQueue.drain()
                 throw MailSecError(.io, "\(peerName) closed the connection during \(what)" + (reasons.isEmpty ? "" : ": \(reasons.joined(separator: "; "))"))
             default:
-                throw MailSecError.openSSL("\(what) with \(peerName) failed")
+                let reasons = OpenSSLErrorQueue.drain()
+                if reasons.contains(where: { $0.contains("unexpected eof") }) {
+                    throw MailSecError(.io, "\(peerName) closed the connection during \(what)")
+                }
+                throw MailSecError(.openSSL, "\(what) with \(peerName) failed: \(reasons.joined(separator: "; "))")
             }
         }
     }

@@ -41,7 +41,7 @@ public enum SMTPProbe {
     }
 
     /// The ids in report order; checks not reached are reported as skipped.
-    static let order = ["connect", "tls-handshake", "certificate-hostname", "certificate-validity", "certificate-expiry", "certificate-chain",
+    static let order = ["connect", "tls-handshake", "certificate-hostname", "certificate-expiry", "certificate-chain",
                         "banner", "ehlo", "auth-before-tls", "starttls-after-tls", "auth-offered", "relay-denied", "auth"]
 
     private struct Run {

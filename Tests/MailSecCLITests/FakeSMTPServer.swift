@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+/// A misbehaving SMTP server in a few lines of Python, only for what Postfix
+/// will not do: STARTTLS inside TLS, no banner, an endless line, garbage
+/// instead of TLS, a close mid-handshake. Serves connections until released.
+final class FakeSMTPServer {
+    enum Behaviour: String {
+        case starttlsAfterTLS = "starttls-after-tls"
+        case silent
+        case endlessLine = "endless-line"
+        case garbageTLS = "garbage-tls"
+        case closeMidHandshake = "close-mid-handshake"
+    }
+
+    let port: UInt16
+    private let process: Process
+
+    private static let script = #"""
+    import socket, ssl, sys, time, threading
+    mode, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(16)
+
+    def lines(conn):
+        data = b""
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+            while b"\n" in data:
+                line, data = data.split(b"\n", 1)
+                yield line.strip()
+
+    def serve(conn):
+        try:
+            if mode == "starttls-after-tls":
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(cert, key)
+                conn = context.wrap_socket(conn, server_side=True)
+                conn.sendall(b"220 fake.example.com ESMTP\r\n")
+                for line in lines(conn):
+                    if line.upper().startswith(b"EHLO"):
+                        conn.sendall(b"250-fake.example.com\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n")
+                    elif line.upper().startswith(b"QUIT"):
+                        conn.sendall(b"221 bye\r\n")
+                        return
+                    else:
+                        conn.sendall(b"502 no\r\n")
+            elif mode == "silent":
+                time.sleep(30)
+            elif mode == "endless-line":
+                conn.sendall(b"220-" + b"x" * 200000)
+                time.sleep(5)
+            elif mode == "garbage-tls":
+                conn.recv(4096)
+                conn.sendall(b"\x00\x01garbage that is not a TLS record\xff" * 20)
+                time.sleep(2)
+            elif mode == "close-mid-handshake":
+                conn.recv(4096)
+        finally:
+            conn.close()
+
+    while True:
+        client, _ = listener.accept()
+        threading.Thread(target=serve, args=(client,), daemon=True).start()
+    """#
+
+    init(_ behaviour: Behaviour) throws {
+        port = try PostfixFixture.freePorts(1)[0]
+        let fixtures = VerifyFixtures.shared
+        // The leaf and its intermediate, as a real server sends them.
+        let chain = fixtures.path("ec-chain.pem")
+        if !FileManager.default.fileExists(atPath: chain) {
+            try (String(contentsOfFile: fixtures.path("ec.crt"), encoding: .utf8) + String(contentsOfFile: fixtures.path("inter.crt"), encoding: .utf8))
+                .write(toFile: chain, atomically: true, encoding: .utf8)
+        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", Self.script, behaviour.rawValue, String(port), chain, fixtures.path("ec.key")]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try PostfixFixture.waitForListener(port)
+    }
+
+    deinit {
+        process.terminate()
+    }
+}

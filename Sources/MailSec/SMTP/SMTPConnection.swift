@@ -45,15 +45,6 @@ final class SMTPConnection {
 
     var deadline: Date { Date().addingTimeInterval(timeout) }
 
-    /// Bytes the server sent before we said anything, peeked without consuming them.
-    func peekUnsolicited(within seconds: Double) -> [UInt8] {
-        var poller = pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0)
-        guard Glibc.poll(&poller, 1, Int32(seconds * 1000)) == 1 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: 512)
-        let count = recv(socket.descriptor, &bytes, bytes.count, Int32(MSG_PEEK))
-        return count > 0 ? Array(bytes.prefix(count)) : []
-    }
-
     func startTLS(serverName: String?) throws -> (TLSDetails, [Certificate]) {
         let session = try TLSSession(descriptor: socket.descriptor, serverName: serverName, peerName: "the server")
         let details = try session.handshake(deadline: deadline)

@@ -160,31 +160,33 @@ public enum SMTPProbe {
             }
         }
 
-        /// Implicit TLS: the server must wait for our ClientHello. One that talks
-        /// first in clear text is plain SMTP on a TLS port.
+        /// Implicit TLS: start the handshake at once. Only if it fails is a
+        /// second, plain connection opened, to see whether this is clear-text
+        /// SMTP on a TLS port (so healthy servers pay nothing for the diagnosis).
         mutating func implicitTLS(_ connection: SMTPConnection) throws -> Bool {
-            let early = connection.peekUnsolicited(within: 0.3)
-            if !early.isEmpty {
-                let text = String(decoding: early.prefix(120), as: UTF8.self).split(separator: "\r\n").first.map(String.init) ?? ""
-                report.add(.fail("tls-handshake", "the server speaks clear text on this implicit-TLS port: \"\(text)\"",
-                                 remedy: "add -o smtpd_tls_wrappermode=yes to this service in master.cf (not in main.cf: that breaks port 25), then postfix reload"))
-                return false
-            }
-            return try handshake(connection)
+            try handshake(connection, diagnoseClearText: true)
         }
 
-        mutating func handshake(_ connection: SMTPConnection) throws -> Bool {
+        /// The first line a fresh plain connection to the target sends within a short wait, if any.
+        func clearTextGreeting() -> String? {
+            guard let socket = try? LineSocket(connectingTo: .inet(host: target.host, port: target.port), timeout: min(options.timeout, 3),
+                                               maximumLineLength: SMTPConnection.maximumLineLength, peerName: "the server") else { return nil }
+            guard let line = try? socket.readLine(deadline: Date().addingTimeInterval(min(options.timeout, 3))) else { return nil }
+            let text = String(decoding: line, as: UTF8.self)
+            guard text.count >= 3, text.prefix(3).allSatisfy(\.isNumber) else { return nil }
+            return text
+        }
+
+        mutating func handshake(_ connection: SMTPConnection, diagnoseClearText: Bool = false) throws -> Bool {
             let serverName = options.serverName ?? target.host
             let details: TLSDetails
             let chain: [Certificate]
             do {
                 (details, chain) = try connection.startTLS(serverName: serverName)
             } catch let error as MailSecError {
-                let early = connection.peekUnsolicited(within: 0)
-                let clear = String(decoding: early.prefix(120), as: UTF8.self)
-                if clear.hasPrefix("2") || clear.hasPrefix("5") {
-                    report.add(.fail("tls-handshake", "the server answered in clear text instead of TLS: \"\(clear.split(separator: "\r\n").first ?? "")\"",
-                                     remedy: "add -o smtpd_tls_wrappermode=yes to this service in master.cf"))
+                if diagnoseClearText, let greeting = clearTextGreeting() {
+                    report.add(.fail("tls-handshake", "the server speaks clear text on this implicit-TLS port: \"\(greeting)\"",
+                                     remedy: "add -o smtpd_tls_wrappermode=yes to this service in master.cf (not in main.cf: that breaks port 25), then postfix reload"))
                 } else {
                     report.add(.fail("tls-handshake", "TLS handshake failed: \(error.message)",
                                      remedy: "check the server's certificate and key with mailsec verify, and its TLS settings (smtpd_tls_protocols, smtpd_tls_mandatory_ciphers)"))

@@ -56,7 +56,9 @@ struct IssuanceSummary: Encodable {
                        curve: description.curve, encrypted: result.keyEncrypted, reused: !result.key.written)
         if let certificate = result.certificate {
             certificateFile = FileFacts(result.output)
-            self.certificate = try CertificateFacts(certificate)
+            // A certificate just made is valid for its full term: count from notBefore,
+            // not from a clock that may have ticked past it during generation.
+            self.certificate = try CertificateFacts(certificate, now: certificate.notBefore)
             csrFile = nil
             csr = nil
         } else {

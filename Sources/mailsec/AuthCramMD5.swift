@@ -16,17 +16,12 @@ struct AuthCramMD5: ParsableCommand {
     @Option(help: ArgumentHelp("The server's challenge, base64, as sent after '334 '.", valueName: "base64"))
     var challenge: String
 
-    @Argument(help: "User name.")
-    var user: String
-
-    @Argument(help: "Password (better: stdin, --password-file or the prompt).")
-    var password: String?
-
-    @OptionGroup var secret: SecretInput
+    @OptionGroup var credentials: UserAndPassword
 
     func run() throws {
         try runReportingErrors {
-            let pass = try secret.read(argument: password, for: user)
+            let pass = try credentials.readPassword()
+            let user = credentials.user
             print(try SASLMechanism.cramMD5(user: user, password: pass, challengeBase64: challenge).text)
         }
     }

@@ -16,17 +16,12 @@ struct AuthLogin: ParsableCommand {
     @Flag(help: "Print the exchange to type, with the server's 334 challenges.")
     var smtp = false
 
-    @Argument(help: "User name.")
-    var user: String
-
-    @Argument(help: "Password (better: stdin, --password-file or the prompt).")
-    var password: String?
-
-    @OptionGroup var secret: SecretInput
+    @OptionGroup var credentials: UserAndPassword
 
     func run() throws {
         try runReportingErrors {
-            let pass = try secret.read(argument: password, for: user)
+            let pass = try credentials.readPassword()
+            let user = credentials.user
             let lines = try SASLMechanism.login(user: user, password: pass)
             if smtp {
                 print("C: AUTH LOGIN")

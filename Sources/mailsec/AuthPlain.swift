@@ -21,17 +21,12 @@ struct AuthPlain: ParsableCommand {
     @Flag(help: "Print the SMTP command to type, not just the string.")
     var smtp = false
 
-    @Argument(help: "User name (authentication identity).")
-    var user: String
-
-    @Argument(help: "Password (better: stdin, --password-file or the prompt).")
-    var password: String?
-
-    @OptionGroup var secret: SecretInput
+    @OptionGroup var credentials: UserAndPassword
 
     func run() throws {
         try runReportingErrors {
-            let pass = try secret.read(argument: password, for: user)
+            let pass = try credentials.readPassword()
+            let user = credentials.user
             let encoded = try SASLMechanism.plain(authzid: authzid, user: user, password: pass)
             if smtp {
                 print("AUTH PLAIN \(encoded.text)")

@@ -88,6 +88,8 @@ final class FakeSMTPServer {
     }
 
     deinit {
-        process.terminate()
+        // SIGKILL: Python started from a test thread inherits its blocked SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }

@@ -107,32 +107,9 @@ final class PostfixFixture: Sendable {
           -o smtpd_tls_key_file=\(verify.path("expired.key"))
 
         """
-        let internalServices = """
-        pickup    unix  n       -       n       60      1       pickup
-        cleanup   unix  n       -       n       -       0       cleanup
-        qmgr      unix  n       -       n       300     1       qmgr
-        tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-        rewrite   unix  -       -       n       -       -       trivial-rewrite
-        bounce    unix  -       -       n       -       0       bounce
-        defer     unix  -       -       n       -       0       bounce
-        trace     unix  -       -       n       -       0       bounce
-        verify    unix  -       -       n       -       1       verify
-        flush     unix  n       -       n       1000?   0       flush
-        proxymap  unix  -       -       n       -       -       proxymap
-        smtp      unix  -       -       n       -       -       smtp
-        relay     unix  -       -       n       -       -       smtp
-        showq     unix  n       -       n       -       -       showq
-        error     unix  -       -       n       -       -       error
-        retry     unix  -       -       n       -       -       error
-        discard   unix  -       -       n       -       -       discard
-        local     unix  -       n       n       -       -       local
-        virtual   unix  -       n       n       -       -       virtual
-        lmtp      unix  -       -       n       -       -       lmtp
-        anvil     unix  -       -       n       -       1       anvil
-        scache    unix  -       -       n       -       1       scache
-        postlog   unix-dgram n  -       n       -       1       postlogd
-
-        """
+        // The internal services, shared with Scripts/fixtures/postfix.sh.
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let internalServices = try String(contentsOf: repository.appendingPathComponent("Scripts/fixtures/postfix-internal.cf"), encoding: .utf8)
         try main.write(toFile: config + "/main.cf", atomically: true, encoding: .utf8)
         try (services + internalServices).write(toFile: config + "/master.cf", atomically: true, encoding: .utf8)
         let status = spawnDaemon("/usr/sbin/postfix", ["-c", config, "start"])

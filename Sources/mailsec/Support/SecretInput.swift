@@ -44,6 +44,21 @@ struct SecretInput: ParsableArguments {
     }
 }
 
+/// `USER [PASSWORD]` and `--password-file`, for the commands that make AUTH strings.
+struct UserAndPassword: ParsableArguments {
+    @Argument(help: "User name.")
+    var user: String
+
+    @Argument(help: "Password (better: stdin, --password-file or the prompt).")
+    var password: String?
+
+    @OptionGroup var secret: SecretInput
+
+    func readPassword() throws -> SecureBytes {
+        try secret.read(argument: password, for: user)
+    }
+}
+
 extension SecureBytes {
     /// For output the user asked for (an AUTH string): the bytes as text.
     var text: String { withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }

@@ -14,7 +14,7 @@ final class FakeSMTPServer {
     }
 
     let port: UInt16
-    private let process: Process
+    private let process: SpawnedProcess
 
     private static let script = #"""
     import socket, ssl, sys, time, threading
@@ -78,18 +78,12 @@ final class FakeSMTPServer {
             try (String(contentsOfFile: fixtures.path("ec.crt"), encoding: .utf8) + String(contentsOfFile: fixtures.path("inter.crt"), encoding: .utf8))
                 .write(toFile: chain, atomically: true, encoding: .utf8)
         }
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", Self.script, behaviour.rawValue, String(port), chain, fixtures.path("ec.key")]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try SpawnedProcess("/usr/bin/python3", ["-c", Self.script, behaviour.rawValue, String(port), chain, fixtures.path("ec.key")], capture: false)
         try PostfixFixture.waitForListener(port)
     }
 
     deinit {
-        // SIGKILL: Python started from a test thread inherits its blocked SIGTERM.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        kill(process.pid, SIGTERM)
+        process.wait()
     }
 }

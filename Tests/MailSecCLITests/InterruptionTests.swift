@@ -11,19 +11,14 @@ import Testing
         let oldKey = try readFile(keyPath)
 
         // RSA 4096 takes long enough to be killed at different points of the run.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mailsecPath)
-        process.arguments = ["genkey", "--root", temp.path, "--batch", "--force", "--bits", "4096", "mail.example.com"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try SpawnedProcess(mailsecPath, ["genkey", "--root", temp.path, "--batch", "--force", "--bits", "4096", "mail.example.com"], capture: false)
         Thread.sleep(forTimeInterval: delay)
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        kill(process.pid, SIGKILL)
+        process.wait()
 
         let directory = temp.file("etc/pki/tls/private")
         let key = try readFile(keyPath)
-        if process.terminationReason == .uncaughtSignal {
+        if process.wasKilledBySignal {
             // Killed: the key is either the old one or (if it finished just before) a complete new one.
             #expect(key == oldKey || String(decoding: key, as: UTF8.self).hasSuffix("-----END PRIVATE KEY-----\n"))
         }

@@ -9,35 +9,129 @@ struct RunResult {
 }
 
 /// Runs `executable` with `arguments`, optionally feeding `input` on stdin.
+/// posix_spawn, poll and waitpid directly: Foundation's Process can miss a
+/// child's exit on Linux and hang the whole test run.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let child = try SpawnedProcess(executable, arguments, environment: environment, capture: true)
+    if let input { child.write(Array(input.utf8)) }
+    child.closeInput()
+    let (stdout, stderr) = child.readToEnd()
+    let status = child.wait()
+    return RunResult(status: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// A child process with its stdin, stdout and stderr on pipes (or /dev/null),
+/// started with no signal blocked whatever the calling thread blocks.
+final class SpawnedProcess: @unchecked Sendable {
+    let pid: pid_t
+    private var input: Int32 = -1
+    private var output: Int32 = -1
+    private var errors: Int32 = -1
+    private var status: Int32?
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, capture: Bool) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var pipes: [[Int32]] = []
+        if capture {
+            for _ in 0..<3 {
+                // Close-on-exec from birth (atomically): a daemon spawned by another
+                // test at the same moment must never inherit an end, or this
+                // child's output would never reach end-of-file.
+                var ends: [Int32] = [0, 0]
+                guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else { throw CocoaError(.fileWriteUnknown) }
+                pipes.append(ends)
+            }
+            posix_spawn_file_actions_adddup2(&actions, pipes[0][0], 0)
+            posix_spawn_file_actions_adddup2(&actions, pipes[1][1], 1)
+            posix_spawn_file_actions_adddup2(&actions, pipes[2][1], 2)
+        } else {
+            for descriptor: Int32 in [0, 1, 2] {
+                posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
+            }
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var variables = ProcessInfo.processInfo.environment
+        if let environment { variables.merge(environment) { $1 } }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        if capture {
+            close(pipes[0][0]); close(pipes[1][1]); close(pipes[2][1])
+            input = pipes[0][1]; output = pipes[1][0]; errors = pipes[2][0]
+        }
+        guard result == 0 else {
+            [input, output, errors].filter { $0 >= 0 }.forEach { close($0) }
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: executable])
+        }
+        self.pid = pid
     }
-    let out = Pipe(), err = Pipe(), inPipe = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = inPipe
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try inPipe.fileHandleForWriting.close()
-    // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
-    let group = DispatchGroup()
-    nonisolated(unsafe) var errData = Data()
-    group.enter()
-    DispatchQueue.global().async {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
+
+    deinit {
+        [input, output, errors].filter { $0 >= 0 }.forEach { close($0) }
+        if status == nil { kill(pid, SIGKILL); _ = wait() }
     }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return RunResult(status: process.terminationStatus,
-                     stdout: String(decoding: outData, as: UTF8.self),
-                     stderr: String(decoding: errData, as: UTF8.self))
+
+    func write(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(input, $0.baseAddress! + offset, $0.count - offset) }
+            if written <= 0 { if errno == EINTR { continue }; return }
+            offset += written
+        }
+    }
+
+    func closeInput() {
+        if input >= 0 { close(input); input = -1 }
+    }
+
+    /// Reads stdout and stderr together until both end, so neither pipe can fill and block the child.
+    func readToEnd() -> ([UInt8], [UInt8]) {
+        var collected: [Int32: [UInt8]] = [output: [], errors: []]
+        var open = [output, errors]
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while !open.isEmpty {
+            var pollers = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if poll(&pollers, nfds_t(pollers.count), -1) < 0 { if errno == EINTR { continue }; break }
+            for poller in pollers where poller.revents != 0 {
+                let count = Glibc.read(poller.fd, &chunk, chunk.count)
+                if count > 0 {
+                    collected[poller.fd]!.append(contentsOf: chunk[0..<count])
+                } else if count == 0 || errno != EINTR {
+                    open.removeAll { $0 == poller.fd }
+                }
+            }
+        }
+        return (collected[output] ?? [], collected[errors] ?? [])
+    }
+
+    /// Waits for the exit and returns its status (128 + signal when killed).
+    @discardableResult
+    func wait() -> Int32 {
+        if let status { return status }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        let code = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status = code
+        return code
+    }
+
+    var wasKilledBySignal: Bool { (status ?? 0) > 128 }
 }
 
 /// Runs a shell command line (for umask, pipes, setpriv).
@@ -124,34 +218,9 @@ func validAfter(_ certificate: String, days: Int) throws -> Bool {
 }
 
 /// Starts a program that daemonizes (Dovecot, Postfix) and waits for the
-/// foreground process to exit; returns its exit status. posix_spawn and
-/// waitpid directly: the daemon must not inherit our pipes, and Foundation's
-/// Process does not notice the exit of a parent whose child daemonized.
+/// foreground process to exit; returns its exit status. The daemon gets
+/// /dev/null, not our pipes, and no blocked signals (so `stop` works).
 func spawnDaemon(_ path: String, _ arguments: [String]) -> Int32 {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    for descriptor: Int32 in [0, 1, 2] {
-        posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
-    }
-    // Test threads block signals; a daemon started from one would inherit that
-    // mask and ignore SIGTERM from `doveadm stop`. Start it with none blocked.
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    guard posix_spawn(&pid, path, &actions, &attributes, argv, environ) == 0 else { return -1 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (status >> 8) & 0xff
+    guard let child = try? SpawnedProcess(path, arguments, capture: false) else { return -1 }
+    return child.wait()
 }

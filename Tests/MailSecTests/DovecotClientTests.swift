@@ -106,12 +106,12 @@ import Testing
     }
 
     @Test func timesOutOnAServerThatSaysNothing() throws {
+        // The server stays silent for 3 s, then closes. Had the 1 s deadline not
+        // held, the error would be the close ("closed the connection"), not this.
         let server = try FakeAuthServer { _ in Thread.sleep(forTimeInterval: 3) }
-        let started = Date()
         #expect { try DovecotAuthClient(address: .unix(server.path), timeout: 1) } throws: {
             ($0 as? MailSecError)?.message.contains("no complete handshake within 1 s") == true
         }
-        #expect(Date().timeIntervalSince(started) < 2.9, "the deadline holds")
     }
 
     @Test func timesOutOnARequestThatIsNeverAnswered() throws {

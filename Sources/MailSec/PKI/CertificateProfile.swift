@@ -31,7 +31,7 @@ public struct CertificateProfile: Sendable {
 
     /// The extensions of the certificate, as OpenSSL configuration values.
     /// keyEncipherment only for RSA: ECDSA and EdDSA keys cannot encipher.
-    func certificateExtensions(keyType: String, hasIssuer: Bool) -> [(Int32, String)] {
+    func certificateExtensions(keyType: String) -> [(Int32, String)] {
         var list: [(Int32, String)]
         switch role {
         case .server:
@@ -41,7 +41,7 @@ public struct CertificateProfile: Sendable {
                 (NID_ext_key_usage, "serverAuth"),
             ]
             if !subjectAlternativeNames.isEmpty {
-                list.append((NID_subject_alt_name, subjectAlternativeNames.map(\.openSSLConfigValue).joined(separator: ",")))
+                list.append((NID_subject_alt_name, subjectAlternativeNames.map(\.description).joined(separator: ",")))
             }
         case .authority:
             list = [
@@ -56,7 +56,7 @@ public struct CertificateProfile: Sendable {
 
     /// The extensions a CSR asks for; the CA adds key identifiers itself.
     func requestedExtensions(keyType: String) -> [(Int32, String)] {
-        certificateExtensions(keyType: keyType, hasIssuer: false).filter {
+        certificateExtensions(keyType: keyType).filter {
             $0.0 != NID_subject_key_identifier && $0.0 != NID_authority_key_identifier
         }
     }
@@ -108,7 +108,7 @@ extension Certificate {
         X509V3_set_ctx(&context, issuer?.certificate.pointer ?? certificate, certificate, nil, nil, 0)
         mailsec_X509V3_set_ctx_nodb(&context)
         let keyType = subjectKey.keyDescription.type
-        for (nid, value) in profile.certificateExtensions(keyType: keyType, hasIssuer: issuer != nil) {
+        for (nid, value) in profile.certificateExtensions(keyType: keyType) {
             guard let extensionValue = X509V3_EXT_conf_nid(nil, &context, nid, value) else {
                 throw MailSecError.openSSL("cannot build the extension \(value)")
             }

@@ -113,12 +113,15 @@ public enum Issuer {
         }
 
         let key: PrivateKey
+        let keyEncrypted: Bool
         switch request.key {
         case .generate(let spec):
             key = try PrivateKey.generate(spec, progress: request.progress)
+            keyEncrypted = request.keyPassphrase != nil
         case .reuseExisting(let passphrase):
             let pem = try SecureFileSystem.read(locations.keyPath)
             key = try pem.withUnsafeBytes { try PrivateKey(pem: $0, passphrase: passphrase, source: locations.keyPath) }
+            keyEncrypted = pem.withUnsafeBytes { PEMDocument.looksEncrypted($0) }
         }
 
         var certificate: Certificate?
@@ -150,12 +153,6 @@ public enum Issuer {
         let keyBackup = try stagedKey?.commit(replacing: request.force, now: now)
         let outputBackup = try stagedOutput.commit(replacing: request.force || reusing, now: now)
 
-        let keyEncrypted: Bool
-        if reusing {
-            keyEncrypted = (try? SecureFileSystem.read(locations.keyPath).withUnsafeBytes { PEMDocument.looksEncrypted($0) }) ?? false
-        } else {
-            keyEncrypted = request.keyPassphrase != nil
-        }
         // Only a server key must load unattended; an encrypted CA key is good practice.
         if keyEncrypted && request.profile.role == .server {
             warnings.append("the key is encrypted: Postfix and Dovecot cannot ask for a passphrase and will not start with it")

@@ -42,8 +42,4 @@ final class MemoryBIO {
         guard let data, length > 0 else { return SecureBytes() }
         return SecureBytes(copying: UnsafeRawBufferPointer(start: data, count: length))
     }
-
-    func string() -> String {
-        String(decoding: bytes(), as: UTF8.self)
-    }
 }

@@ -31,6 +31,7 @@ public enum SubjectAlternativeName: Hashable, Sendable, CustomStringConvertible 
         }
     }
 
+    /// `TYPE:value`, which is also OpenSSL's subjectAltName configuration syntax.
     public var description: String {
         switch self {
         case .dns(let name): "DNS:\(name)"
@@ -41,9 +42,6 @@ public enum SubjectAlternativeName: Hashable, Sendable, CustomStringConvertible 
         }
     }
 
-    /// The form OpenSSL's subjectAltName configuration syntax takes: the
-    /// same `TYPE:value` text we print.
-    var openSSLConfigValue: String { description }
 }
 
 extension String {

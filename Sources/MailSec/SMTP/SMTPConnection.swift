@@ -10,7 +10,6 @@ public struct SMTPReply: Sendable {
     public var code: Int
     public var lines: [String]
 
-    public var text: String { lines.joined(separator: " / ") }
     /// The reply as the server sent its first line, for messages.
     public var firstLine: String { "\(code) \(lines.first ?? "")" }
     public var isPositive: Bool { (200..<400).contains(code) }

@@ -346,6 +346,4 @@ public enum SMTPProbe {
             return names
         }
     }
-
-    static func authMechanisms(_ extensions: [String]) -> [String] { Run.authMechanisms(extensions) }
 }

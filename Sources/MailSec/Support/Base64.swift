@@ -14,6 +14,23 @@ public enum Base64 {
         return encoded.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Encodes into zeroing storage, for strings that carry a secret.
+    public static func encodeSecure(_ bytes: UnsafeRawBufferPointer) -> SecureBytes {
+        let output = SecureBytes(capacity: (bytes.count + 2) / 3 * 4 + 1)
+        var index = 0
+        while index < bytes.count {
+            let first = bytes[index]
+            let second: UInt8? = index + 1 < bytes.count ? bytes[index + 1] : nil
+            let third: UInt8? = index + 2 < bytes.count ? bytes[index + 2] : nil
+            output.append(alphabet[Int(first >> 2)])
+            output.append(alphabet[Int((first & 0x03) << 4 | (second ?? 0) >> 4)])
+            output.append(second.map { alphabet[Int(($0 & 0x0f) << 2 | (third ?? 0) >> 6)] } ?? UInt8(ascii: "="))
+            output.append(third.map { alphabet[Int($0 & 0x3f)] } ?? UInt8(ascii: "="))
+            index += 3
+        }
+        return output
+    }
+
     /// Why a string is not base64, and where (0-based offset into the input).
     public struct DecodingError: Error, Sendable, CustomStringConvertible {
         public var offset: Int

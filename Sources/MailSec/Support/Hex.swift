@@ -14,10 +14,7 @@ public enum Hex {
 
     /// Uppercase pairs joined by colons, as `openssl x509 -fingerprint` prints them.
     public static func fingerprint<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        bytes.map { byte in
-            let pair = encode([byte]).uppercased()
-            return pair
-        }.joined(separator: ":")
+        bytes.map { encode([$0]).uppercased() }.joined(separator: ":")
     }
 }
 

@@ -9,12 +9,14 @@ import Glibc
 public enum UTCTime {
     /// `2027-11-21T22:30:00Z`
     public static func iso8601(_ date: Date) -> String {
-        format(date, "%04d-%02d-%02dT%02d:%02d:%02dZ")
+        let p = parts(date)
+        return "\(p.year)-\(p.month)-\(p.day)T\(p.hour):\(p.minute):\(p.second)Z"
     }
 
     /// `2027-11-21 22:30:00 UTC`
     public static func human(_ date: Date) -> String {
-        format(date, "%04d-%02d-%02d %02d:%02d:%02d UTC")
+        let p = parts(date)
+        return "\(p.year)-\(p.month)-\(p.day) \(p.hour):\(p.minute):\(p.second) UTC"
     }
 
     /// Whole days from `now` until `date`, rounded down; negative when past.
@@ -27,28 +29,19 @@ public enum UTCTime {
 
     /// `yyyymmdd-hhmmss`, for backup file names.
     public static func compact(_ date: Date) -> String {
-        format(date, "%04d%02d%02d-%02d%02d%02d")
+        let p = parts(date)
+        return "\(p.year)\(p.month)\(p.day)-\(p.hour)\(p.minute)\(p.second)"
     }
 
-    private static func format(_ date: Date, _ pattern: String) -> String {
+    /// The calendar fields in UTC, zero-padded.
+    private static func parts(_ date: Date) -> (year: String, month: String, day: String, hour: String, minute: String, second: String) {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        let fields = [Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec)]
-        // A tiny printf for the %0Nd directives used above.
-        var output = ""
-        var fieldIndex = 0
-        var iterator = pattern.makeIterator()
-        while let character = iterator.next() {
-            guard character == "%" else { output.append(character); continue }
-            _ = iterator.next() // '0'
-            let width = Int(String(iterator.next()!))!
-            _ = iterator.next() // 'd'
-            let digits = String(fields[fieldIndex])
-            output += String(repeating: "0", count: max(0, width - digits.count)) + digits
-            fieldIndex += 1
+        var fields = tm()
+        gmtime_r(&seconds, &fields)
+        func pad(_ value: Int32, _ width: Int = 2) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
-        return output
+        return (pad(fields.tm_year + 1900, 4), pad(fields.tm_mon + 1), pad(fields.tm_mday), pad(fields.tm_hour), pad(fields.tm_min), pad(fields.tm_sec))
     }
 }

@@ -4,7 +4,6 @@ import MailSec
 /// Everything that touches the terminal: output streams, colour, prompts.
 enum Terminal {
     static var stdinIsTerminal: Bool { isatty(0) == 1 }
-    static var stdoutIsTerminal: Bool { isatty(1) == 1 }
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
 
     /// Colour only on a terminal, never with NO_COLOR (https://no-color.org) or TERM=dumb.

@@ -152,21 +152,6 @@ public final class LineSocket {
     // MARK: Connecting
 
     private static func connectUnix(_ path: String, peerName: String) throws -> Int32 {
-        // The common case first: connect. Only a failure pays for the stat
-        // calls that explain it (batches open thousands of connections).
-        if let descriptor = try? attemptUnix(path), descriptor >= 0 { return descriptor }
-        guard let status = FileStatus(path: path) else {
-            let code = errno
-            if code == EACCES {
-                throw MailSecError(.permission, "\(path): permission denied on a directory above the socket",
-                                   remedy: "run as root or as the user Postfix runs as (postfix), or fix the directory permissions")
-            }
-            throw MailSecError(.fileNotFound, "no socket at \(path)", remedy: nil)
-        }
-        guard statusIsSocket(path) else {
-            throw MailSecError(.invalidInput, "\(path) is not a socket (it is a \(status.isDirectory ? "directory" : "regular file"))",
-                               remedy: "remove it and let \(peerName) create the socket there, or give the right path")
-        }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
@@ -181,41 +166,36 @@ public final class LineSocket {
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        if result != 0 {
-            let code = errno
-            close(descriptor)
-            switch code {
-            case EACCES, EPERM:
-                throw MailSecError(.permission, "\(path): permission denied (socket mode \(status.octalMode), owner \(status.ownerDescription))",
-                                   remedy: "run as root or as a user the socket lets in; for Postfix the listener needs mode = 0660, user = postfix, group = postfix")
-            case ECONNREFUSED:
-                throw MailSecError(.io, "\(path): nothing is listening (connection refused); \(peerName) is not running, or the socket is stale",
-                                   remedy: "start it (systemctl start dovecot) and look at its log (journalctl -u dovecot)")
-            default:
-                throw MailSecError(.io, "cannot connect to \(path): \(String(cString: strerror(code)))")
-            }
-        }
-        return descriptor
+        guard result != 0 else { return descriptor }
+        let code = errno
+        close(descriptor)
+        throw unixConnectError(path, code, peerName: peerName)
     }
 
-    /// One connect attempt; -1 on any failure (the caller explains it).
-    private static func attemptUnix(_ path: String) throws -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return -1 }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+    /// Why a connect to a Unix socket failed. Only a failure pays for the stat
+    /// calls that explain it (batches open thousands of connections).
+    private static func unixConnectError(_ path: String, _ code: Int32, peerName: String) -> MailSecError {
+        guard let status = FileStatus(path: path) else {
+            if errno == EACCES {
+                return MailSecError(.permission, "\(path): permission denied on a directory above the socket",
+                                    remedy: "run as root or as the user Postfix runs as (postfix), or fix the directory permissions")
+            }
+            return MailSecError(.fileNotFound, "no socket at \(path)")
         }
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { return -1 }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        guard statusIsSocket(path) else {
+            return MailSecError(.invalidInput, "\(path) is not a socket (it is a \(status.isDirectory ? "directory" : "regular file"))",
+                                remedy: "remove it and let \(peerName) create the socket there, or give the right path")
         }
-        if result != 0 {
-            close(descriptor)
-            return -1
+        switch code {
+        case EACCES, EPERM:
+            return MailSecError(.permission, "\(path): permission denied (socket mode \(status.octalMode), owner \(status.ownerDescription))",
+                                remedy: "run as root or as a user the socket lets in; for Postfix the listener needs mode = 0660, user = postfix, group = postfix")
+        case ECONNREFUSED:
+            return MailSecError(.io, "\(path): nothing is listening (connection refused); \(peerName) is not running, or the socket is stale",
+                                remedy: "start it (systemctl start dovecot) and look at its log (journalctl -u dovecot)")
+        default:
+            return MailSecError(.io, "cannot connect to \(path): \(String(cString: strerror(code)))")
         }
-        return descriptor
     }
 
     private static func statusIsSocket(_ path: String) -> Bool {

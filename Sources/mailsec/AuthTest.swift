@@ -208,9 +208,8 @@ struct AuthTest: ParsableCommand {
         let offered = client.handshake.mechanisms.map { $0.name.uppercased() }
         var request = self.request
         if request.mechanism == "AUTO" {
-            try CyrusSASL.initializeClient(pluginDirectory: saslPluginDir)
-            let local = Set(CyrusSASL.availableMechanisms().map { $0.uppercased() } + ["PLAIN", "LOGIN"])
-            guard let best = AuthRequest.preference.first(where: { offered.contains($0) && local.contains($0) }) else {
+            guard let best = AuthRequest.strongestMechanism(offered: offered, pluginDirectory: saslPluginDir) else {
+                let local = AuthRequest.localMechanisms(pluginDirectory: saslPluginDir)
                 throw MailSecError(.invalidInput, "no mechanism both Dovecot (\(offered.joined(separator: ", "))) and mailsec (\(local.sorted().joined(separator: ", "))) have")
             }
             request.mechanism = best

@@ -32,6 +32,22 @@ public struct AuthRequest: Sendable {
 
     /// Mechanisms from strongest to weakest, for `--mech auto`.
     public static let preference = ["SCRAM-SHA-256", "SCRAM-SHA-1", "DIGEST-MD5", "CRAM-MD5", "PLAIN", "LOGIN"]
+
+    /// What this side can do: PLAIN and LOGIN built in, plus libsasl2's client plugins.
+    public static func localMechanisms(pluginDirectory: String? = nil) -> Set<String> {
+        var local: Set<String> = ["PLAIN", "LOGIN"]
+        if (try? CyrusSASL.initializeClient(pluginDirectory: pluginDirectory)) != nil {
+            local.formUnion(CyrusSASL.availableMechanisms().map { $0.uppercased() })
+        }
+        return local
+    }
+
+    /// `--mech auto`: the strongest mechanism the server offers that this side has.
+    public static func strongestMechanism(offered: [String], pluginDirectory: String? = nil) -> String? {
+        let local = localMechanisms(pluginDirectory: pluginDirectory)
+        let server = Set(offered.map { $0.uppercased() })
+        return preference.first { server.contains($0) && local.contains($0) }
+    }
 }
 
 /// What Dovecot said about one credential.

@@ -180,7 +180,9 @@ private struct Pipeline {
                     try enqueueAuth(id: id, exchange: exchange)
                     inFlight[id] = InFlight(credential: credential, exchange: exchange, started: Monotonic.milliseconds())
                 } catch let error as MailSecError {
-                    if error.code != .invalidInput || error.message.hasPrefix("libsasl2") { throw error }
+                    // A credential that cannot be sent (a NUL in it) gets its verdict;
+                    // anything else (a missing libsasl2 plugin) stops the run.
+                    guard error.code == .invalidInput else { throw error }
                     onResult(BatchResult(line: credential.line, user: credential.user,
                                          verdict: AuthVerdict(outcome: .temporary, code: "invalid_input", reason: error.message, milliseconds: 0)))
                     continue
@@ -243,7 +245,7 @@ private struct Pipeline {
             guard fields.count >= 2, let id = UInt32(fields[1]) else {
                 throw MailSecError(.invalidInput, "malformed reply from Dovecot: \(AuthProtocolLine.sanitized(line))")
             }
-            guard var pending = inFlight[id] else { continue }   // a late answer to a request that timed out
+            guard let pending = inFlight[id] else { continue }   // a late answer to a request that timed out
             let parameters = AuthProtocolLine.parameters(fields.dropFirst(2))
             let elapsed = Monotonic.milliseconds() - pending.started
             switch fields[0] {
@@ -260,32 +262,9 @@ private struct Pipeline {
                 output.append(contentsOf: "CONT\t\(id)\t".utf8)
                 answer.withUnsafeBytes { Base64.encodeSecure($0) }.withUnsafeBytes { output.append(contentsOf: $0) }
                 output.append(0x0a)
-                inFlight[id] = pending
                 try flush(socket)
             case "OK":
-                var verdict = AuthVerdict(outcome: .success, user: parameters["user"], milliseconds: elapsed)
-                if let final = parameters["resp"], let data = try? Base64.decode(Array(final.utf8)) {
-                    // SCRAM's server signature: proof that the server knows the password too.
-                    do {
-                        try pending.exchange.finish(serverData: data)
-                    } catch {
-                        verdict.outcome = .rejected
-                        verdict.code = "server_signature"
-                        verdict.reason = "Dovecot accepted, but its final message did not verify (mutual authentication failed): \(error)"
-                    }
-                }
-                if verdict.outcome == .rejected {
-                    // keep the mutual-authentication failure
-                } else if parameters["nologin"] != nil {
-                    verdict.outcome = .rejected
-                    verdict.code = "nologin"
-                    verdict.reason = parameters["reason"] ?? "the password is right, but the account may not log in (nologin)"
-                } else if parameters["proxy"] != nil {
-                    verdict.outcome = .rejected
-                    verdict.code = "proxy"
-                    verdict.reason = "the password is right, but Dovecot would proxy this login\(parameters["host"].map { " to \($0)" } ?? ""); Postfix treats that as a failure"
-                }
-                finish(id, verdict, onResult)
+                finish(id, Self.acceptance(parameters, exchange: pending.exchange, milliseconds: elapsed), onResult)
             default: // FAIL
                 let code = parameters["code"] ?? (parameters["temp"] != nil ? "temp_fail" : nil)
                 let temporary = code == "temp_fail"
@@ -308,6 +287,28 @@ private struct Pipeline {
                                        reason: reason, milliseconds: elapsed), onResult)
             }
         }
+    }
+
+    /// The verdict for an OK: success, unless Postfix would still refuse it.
+    private static func acceptance(_ parameters: [String: String], exchange: SASLExchange, milliseconds: Double) -> AuthVerdict {
+        func refused(_ code: String, _ reason: String) -> AuthVerdict {
+            AuthVerdict(outcome: .rejected, user: parameters["user"], code: code, reason: reason, milliseconds: milliseconds)
+        }
+        if let final = parameters["resp"], let data = try? Base64.decode(Array(final.utf8)) {
+            // SCRAM's server signature: proof that the server knows the password too.
+            do {
+                try exchange.finish(serverData: data)
+            } catch {
+                return refused("server_signature", "Dovecot accepted, but its final message did not verify (mutual authentication failed): \(error)")
+            }
+        }
+        if parameters["nologin"] != nil {
+            return refused("nologin", parameters["reason"] ?? "the password is right, but the account may not log in (nologin)")
+        }
+        if parameters["proxy"] != nil {
+            return refused("proxy", "the password is right, but Dovecot would proxy this login\(parameters["host"].map { " to \($0)" } ?? ""); Postfix treats that as a failure")
+        }
+        return AuthVerdict(outcome: .success, user: parameters["user"], milliseconds: milliseconds)
     }
 
     private mutating func finish(_ id: UInt32, _ verdict: AuthVerdict, _ onResult: (BatchResult) -> Void) {

@@ -163,10 +163,10 @@ public final class CyrusClientExchange: SASLExchange {
                 let directory = CyrusSASL.activePluginDirectory
                 // EXTERNAL is built into libsasl2; it says nothing about plugins.
                 let available = CyrusSASL.availableMechanisms().filter { $0 != "EXTERNAL" }
-                throw MailSecError(.invalidInput, "libsasl2 has no client plugin for \(mechanism) (plugins looked for in \(directory); found \(available.isEmpty ? "none" : available.joined(separator: ", ")))",
+                throw MailSecError(.sasl, "libsasl2 has no client plugin for \(mechanism) (plugins looked for in \(directory); found \(available.isEmpty ? "none" : available.joined(separator: ", ")))",
                                    remedy: "install libsasl2-modules (SCRAM, CRAM-MD5, DIGEST-MD5, PLAIN, LOGIN), or point --sasl-plugin-dir at the directory that has them")
             }
-            throw MailSecError(.invalidInput, "libsasl2 cannot start \(mechanism): \(detail(result))")
+            throw MailSecError(.sasl, "libsasl2 cannot start \(mechanism): \(detail(result))")
         }
         // NULL means "no initial response"; a zero-length one is a real, empty response.
         guard let output else { return nil }

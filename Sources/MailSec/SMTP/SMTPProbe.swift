@@ -254,9 +254,7 @@ public enum SMTPProbe {
         mutating func authenticate(_ connection: SMTPConnection, user: String, password: SecureBytes, offered: [String]) throws {
             var mechanism = options.mechanism.uppercased()
             if mechanism == "AUTO" {
-                var local: Set<String> = ["PLAIN", "LOGIN"]
-                if (try? CyrusSASL.initializeClient(pluginDirectory: nil)) != nil { local.formUnion(CyrusSASL.availableMechanisms()) }
-                guard let best = AuthRequest.preference.first(where: { offered.contains($0) && local.contains($0) }) else {
+                guard let best = AuthRequest.strongestMechanism(offered: offered) else {
                     report.add(.fail("auth", "no mechanism in common with the server (it offers \(offered.joined(separator: " ")))"))
                     return
                 }

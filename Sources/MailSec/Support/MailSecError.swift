@@ -23,6 +23,8 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
         public static let openSSL = Code("openssl")
         /// A passphrase is needed, or the one given is wrong.
         public static let passphrase = Code("passphrase")
+        /// libsasl2 cannot provide a mechanism (no plugin, or it will not start): a setup problem, not a credential's.
+        public static let sasl = Code("sasl")
     }
 
     public var code: Code

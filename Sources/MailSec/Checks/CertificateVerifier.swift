@@ -126,31 +126,22 @@ public enum CertificateVerifier {
 
     private static func rank(_ id: String) -> Int { order.firstIndex(of: id) ?? order.count }
 
-    /// The checks that need only certificates: for files (verify) and for what a server sent (probe).
+    /// The checks that need only certificates, with verify's ids: for files
+    /// (verify) and for what a server sent (probe picks its own from these).
     public static func certificateFindings(leaf: Certificate, intermediates: [Certificate], hosts: [String], store: TrustStore,
-                                           warnDays: Int, now: Date = Date(), idPrefix: String = "") -> [Finding] {
-        var findings: [Finding] = []
-        findings += hostFindings(leaf, hosts: hosts, id: idPrefix + "hostname")
-        var validity = validityFindings(leaf, warnDays: warnDays, now: now, prefix: idPrefix)
-        if !idPrefix.isEmpty, let failed = validity.first(where: { $0.status == .fail }) {
-            // A probe reports time in one place: an expired or not-yet-valid certificate fails its expiry check.
-            validity = [Finding(id: idPrefix + "expiry", status: .fail, message: failed.message, remedy: failed.remedy)]
-        } else if !idPrefix.isEmpty {
-            validity.removeAll { $0.id == idPrefix + "validity" }
-        }
-        findings += validity
-        findings.append(chainFinding(leaf, intermediates: intermediates, store: store, id: idPrefix + "chain"))
-        if idPrefix.isEmpty {
-            findings.append(keyStrength(leaf))
-            findings.append(signatureAlgorithms(leaf, intermediates: intermediates))
-            findings.append(keyUsage(leaf))
-        }
-        return findings
+                                           warnDays: Int, now: Date = Date()) -> [Finding] {
+        hostFindings(leaf, hosts: hosts)
+            + validityFindings(leaf, warnDays: warnDays, now: now)
+            + [chainFinding(leaf, intermediates: intermediates, store: store),
+               keyStrength(leaf),
+               signatureAlgorithms(leaf, intermediates: intermediates),
+               keyUsage(leaf)]
     }
 
     // MARK: The individual checks
 
-    static func hostFindings(_ leaf: Certificate, hosts: [String], id: String) -> [Finding] {
+    static func hostFindings(_ leaf: Certificate, hosts: [String]) -> [Finding] {
+        let id = "hostname"
         guard !hosts.isEmpty else { return [.skip(id, "no --host given")] }
         let names = leaf.subjectAlternativeNames.map(\.description).joined(separator: ", ")
         return hosts.map { host in
@@ -168,25 +159,25 @@ public enum CertificateVerifier {
         }
     }
 
-    static func validityFindings(_ leaf: Certificate, warnDays: Int, now: Date, prefix: String) -> [Finding] {
+    static func validityFindings(_ leaf: Certificate, warnDays: Int, now: Date) -> [Finding] {
         let notBefore = leaf.notBefore, notAfter = leaf.notAfter
         let days = UTCTime.daysLeft(until: notAfter, from: now)
         let renew = "renew it: mailsec genkey --reuse-key \(name(of: leaf)) (self-signed, keeps DANE 3 1 1 records), or ask your CA"
         var findings: [Finding] = []
         if now < notBefore {
-            findings.append(.fail(prefix + "validity", "not valid before \(UTCTime.human(notBefore)); clients reject it until then",
+            findings.append(.fail("validity", "not valid before \(UTCTime.human(notBefore)); clients reject it until then",
                                   remedy: "check this machine's clock (timedatectl), or wait; a certificate dated in the future usually means a wrong clock where it was made"))
         } else if now > notAfter {
-            findings.append(.fail(prefix + "validity", "expired on \(UTCTime.human(notAfter)), \(-days) day\(-days == 1 ? "" : "s") ago", remedy: renew))
+            findings.append(.fail("validity", "expired on \(UTCTime.human(notAfter)), \(-days) day\(-days == 1 ? "" : "s") ago", remedy: renew))
         } else {
-            findings.append(.pass(prefix + "validity", "valid from \(UTCTime.human(notBefore)) until \(UTCTime.human(notAfter))"))
+            findings.append(.pass("validity", "valid from \(UTCTime.human(notBefore)) until \(UTCTime.human(notAfter))"))
         }
         if now > notAfter {
-            findings.append(.skip(prefix + "expiry", "already expired (see validity)"))
+            findings.append(.skip("expiry", "already expired (see validity)"))
         } else if days < warnDays {
-            findings.append(.warn(prefix + "expiry", "expires in \(days) day\(days == 1 ? "" : "s") (\(UTCTime.human(notAfter))), within the \(warnDays)-day warning period", remedy: renew))
+            findings.append(.warn("expiry", "expires in \(days) day\(days == 1 ? "" : "s") (\(UTCTime.human(notAfter))), within the \(warnDays)-day warning period", remedy: renew))
         } else {
-            findings.append(.pass(prefix + "expiry", "expires in \(days) days"))
+            findings.append(.pass("expiry", "expires in \(days) days"))
         }
         return findings
     }
@@ -197,7 +188,8 @@ public enum CertificateVerifier {
         return leaf.subject.commonName ?? "HOSTNAME"
     }
 
-    static func chainFinding(_ leaf: Certificate, intermediates: [Certificate], store: TrustStore, id: String) -> Finding {
+    static func chainFinding(_ leaf: Certificate, intermediates: [Certificate], store: TrustStore) -> Finding {
+        let id = "chain"
         let verdict: ChainVerdict
         do {
             verdict = try leaf.verifyChain(intermediates: intermediates, store: store)

@@ -211,10 +211,9 @@ public enum SMTPProbe {
                 return true
             }
             let host = options.verifyHost ?? target.host
-            for finding in CertificateVerifier.certificateFindings(leaf: leaf, intermediates: Array(chain.dropFirst()), hosts: [host],
-                                                                   store: store, warnDays: options.warnDays, idPrefix: "certificate-") {
-                report.add(finding)
-            }
+            let checks = CertificateVerifier.certificateFindings(leaf: leaf, intermediates: Array(chain.dropFirst()), hosts: [host],
+                                                                 store: store, warnDays: options.warnDays)
+            for finding in Self.certificateChecks(checks) { report.add(finding) }
             return true
         }
 
@@ -331,6 +330,24 @@ public enum SMTPProbe {
                 report.add(.skip(id, reason))
             }
             report.findings.sort { (SMTPProbe.order.firstIndex(of: $0.id) ?? 99) < (SMTPProbe.order.firstIndex(of: $1.id) ?? 99) }
+        }
+
+        /// The verify checks a probe reports, renamed `certificate-*`: hostname,
+        /// expiry and chain. Time is one check here: a certificate that is
+        /// expired or not yet valid fails certificate-expiry.
+        static func certificateChecks(_ checks: [Finding]) -> [Finding] {
+            let invalid = checks.first { $0.id == "validity" && $0.status == .fail }
+            return checks.compactMap { check in
+                switch check.id {
+                case "hostname", "chain":
+                    return Finding(id: "certificate-" + check.id, status: check.status, message: check.message, remedy: check.remedy)
+                case "expiry":
+                    let source = invalid ?? check
+                    return Finding(id: "certificate-expiry", status: source.status, message: source.message, remedy: source.remedy)
+                default:
+                    return nil
+                }
+            }
         }
 
         /// AUTH mechanisms from EHLO extension lines (`AUTH PLAIN LOGIN`, and the old `AUTH=PLAIN`).

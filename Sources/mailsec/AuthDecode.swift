@@ -1,4 +1,3 @@
-import Glibc
 import ArgumentParser
 import MailSec
 
@@ -72,18 +71,7 @@ struct AuthDecode: ParsableCommand {
     }
 
     private static func lines(of path: String) throws -> [String] {
-        let bytes: SecureBytes
-        if path == "-" {
-            bytes = SecureBytes()
-            var chunk = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let count = read(0, &chunk, chunk.count)
-                if count <= 0 { break }
-                bytes.append(contentsOf: chunk[0..<count])
-            }
-        } else {
-            bytes = try SecureFileSystem.read(path, limit: 256 << 20)
-        }
+        let bytes = try SecureFileSystem.read(path == "-" ? "/dev/stdin" : path, limit: 256 << 20)
         return bytes.withUnsafeBytes { raw in raw.split(separator: 0x0a, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) } }
     }
 }

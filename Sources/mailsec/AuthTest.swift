@@ -131,9 +131,7 @@ struct AuthTest: ParsableCommand {
             case .dovecot(let client, let request):
                 try client.check(credentials, request: request, concurrency: concurrency, onResult: onResult)
             case .cyrus(let checker):
-                for credential in credentials {
-                    onResult(BatchResult(line: credential.line, user: credential.user, verdict: checker.check(user: credential.user, password: credential.password)))
-                }
+                checker.check(credentials, onResult: onResult)
             case .saslauthd(let client):
                 try client.check(credentials, concurrency: concurrency, onResult: onResult)
             }

@@ -101,13 +101,13 @@ struct GenKey: ParsableCommand {
             let profile = CertificateProfile(subject: subjectName, subjectAlternativeNames: names, days: days, role: .server)
 
             var request = IssuanceRequest(profile: profile, locations: locations,
-                                          key: reuseKey ? .reuseExisting(passphrase: try existingKeyPassphrase(locations.keyPath)) : .generate(key.spec))
+                                          key: reuseKey ? .reuseExisting(passphrase: try passphraseIfEncrypted(keyAt: locations.keyPath, file: encryption.passphraseFile, fileOption: "--passphrase-file")) : .generate(key.spec))
             request.output = csr ? .signingRequest : .certificate
             request.force = placement.force
             request.keyPassphrase = try encryption.newKeyPassphrase()
             if let authority {
                 let caLocations = PKILayout.authorityLocations(name: authority, root: root)
-                request.authority = .init(name: authority, locations: caLocations, passphrase: try authorityPassphrase(caLocations.keyPath))
+                request.authority = .init(name: authority, locations: caLocations, passphrase: try passphraseIfEncrypted(keyAt: caLocations.keyPath, file: authorityPassphraseFile, fileOption: "--ca-passphrase-file"))
             }
             if csr && days != 365 {
                 Terminal.printError("mailsec: note: --days does not apply to a CSR; the CA decides the validity")
@@ -130,24 +130,6 @@ struct GenKey: ParsableCommand {
     private func previousCertificate(at path: String) -> Certificate? {
         guard let bytes = try? SecureFileSystem.read(path).withUnsafeBytes({ Array($0) }) else { return nil }
         return (try? Certificate.all(in: bytes, source: path))?.first
-    }
-
-    /// The passphrase of the key being reused, asked only if the key is encrypted.
-    private func existingKeyPassphrase(_ path: String) throws -> SecureBytes? {
-        guard let contents = try? SecureFileSystem.read(path),
-              contents.withUnsafeBytes({ PEMDocument.looksEncrypted($0) }) else { return nil }
-        return try encryption.existingKeyPassphrase(for: path)
-    }
-
-    private func authorityPassphrase(_ path: String) throws -> SecureBytes? {
-        guard let contents = try? SecureFileSystem.read(path),
-              contents.withUnsafeBytes({ PEMDocument.looksEncrypted($0) }) else { return nil }
-        if let authorityPassphraseFile { return try Terminal.readSecretFile(authorityPassphraseFile) }
-        guard let secret = try Terminal.readSecret(prompt: "Passphrase for the CA key \(path): ") else {
-            throw MailSecError(.passphrase, "the CA key \(path) is encrypted and there is no terminal to ask on",
-                               remedy: "give its passphrase with --ca-passphrase-file FILE")
-        }
-        return secret
     }
 }
 

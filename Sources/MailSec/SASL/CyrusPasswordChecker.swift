@@ -114,6 +114,13 @@ public final class CyrusPasswordChecker {
         }
     }
 
+    /// Checks every credential in turn (sasl_checkpass is synchronous).
+    public func check<Credentials: Sequence>(_ credentials: Credentials, onResult: (BatchResult) -> Void) where Credentials.Element == BatchCredential {
+        for credential in credentials {
+            onResult(BatchResult(line: credential.line, user: credential.user, verdict: check(user: credential.user, password: credential.password)))
+        }
+    }
+
     static func hostname() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count)

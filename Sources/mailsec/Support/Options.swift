@@ -160,29 +160,18 @@ struct EncryptionOptions: ParsableArguments {
     /// The passphrase for `--encrypt`: from the file, else asked twice with echo off.
     func newKeyPassphrase() throws -> SecureBytes? {
         guard encrypt else { return nil }
-        return try passphrase(for: "the new key", confirm: true)
-    }
-
-    /// A passphrase to read an existing key, when it turns out to be encrypted.
-    func existingKeyPassphrase(for what: String) throws -> SecureBytes {
-        try passphrase(for: what, confirm: false)
-    }
-
-    private func passphrase(for what: String, confirm: Bool) throws -> SecureBytes {
         if let passphraseFile {
             let secret = try Terminal.readSecretFile(passphraseFile)
             try Self.check(secret)
             return secret
         }
-        guard let first = try Terminal.readSecret(prompt: "Passphrase for \(what): ") else {
-            throw MailSecError(.passphrase, "a passphrase for \(what) is needed and there is no terminal to ask on",
+        guard let first = try Terminal.readSecret(prompt: "Passphrase for the new key: ") else {
+            throw MailSecError(.passphrase, "a passphrase for the new key is needed and there is no terminal to ask on",
                                remedy: "give it with --passphrase-file FILE")
         }
         try Self.check(first)
-        if confirm {
-            guard let second = try Terminal.readSecret(prompt: "Repeat the passphrase: "), second.isEqual(to: first) else {
-                throw MailSecError(.passphrase, "the passphrases do not match")
-            }
+        guard let second = try Terminal.readSecret(prompt: "Repeat the passphrase: "), second.isEqual(to: first) else {
+            throw MailSecError(.passphrase, "the passphrases do not match")
         }
         return first
     }
@@ -192,4 +181,18 @@ struct EncryptionOptions: ParsableArguments {
             throw MailSecError(.passphrase, "the passphrase is shorter than 4 characters (OpenSSL's minimum)")
         }
     }
+}
+
+/// The passphrase of the key at `path` when it is encrypted (nil when it is
+/// not): from `file`, else a no-echo prompt. `fileOption` names the flag to
+/// suggest when there is neither.
+func passphraseIfEncrypted(keyAt path: String, file: String?, fileOption: String) throws -> SecureBytes? {
+    guard let contents = try? SecureFileSystem.read(path),
+          contents.withUnsafeBytes({ PEMDocument.looksEncrypted($0) }) else { return nil }
+    if let file { return try Terminal.readSecretFile(file) }
+    guard let secret = try Terminal.readSecret(prompt: "Passphrase for \(path): ") else {
+        throw MailSecError(.passphrase, "\(path) is encrypted and there is no terminal to ask for its passphrase",
+                           remedy: "give it with \(fileOption) FILE")
+    }
+    return secret
 }

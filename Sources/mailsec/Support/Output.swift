@@ -70,6 +70,35 @@ struct ReportJSON: Encodable {
     }
 }
 
+/// The one line a Nagios/Icinga plugin prints: `MAILSEC STATE - text|perfdata`.
+enum NagiosLine {
+    static func make(report: Report, facts: CertificateFacts?, warnDays: Int, label: String? = nil) -> String {
+        let state = report.nagiosState
+        var text: String
+        switch state {
+        case .ok:
+            let passed = report.count(.pass)
+            text = "\(passed) checks passed" + (facts.map { ", expires in \($0.daysLeft) days" } ?? "")
+        default:
+            let worst: Finding.Status = state == .critical ? .fail : .warn
+            text = report.findings.filter { $0.status == worst }.map { "\($0.id): \($0.message)" }.joined(separator: "; ")
+        }
+        if let label { text = "\(label): \(text)" }
+        // Perfdata may not contain '|' and the line must stay one line.
+        text = text.replacingAll("|", with: "/").replacingAll("\n", with: " ")
+        let perfdata = facts.map { "|days_left=\($0.daysLeft);\(warnDays);0" } ?? ""
+        return "MAILSEC \(state.label) - \(text)\(perfdata)"
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self { if character == target { result += replacement } else { result.append(character) } }
+        return result
+    }
+}
+
 /// Exit codes shared by every command (see README).
 enum ExitStatus {
     /// A check or an authentication failed.

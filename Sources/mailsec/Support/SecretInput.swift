@@ -16,7 +16,7 @@ struct SecretInput: ParsableArguments {
         }
         if let passwordFile { return try Terminal.readSecretFile(passwordFile) }
         if !Terminal.stdinIsTerminal {
-            let secret = try Self.firstLineOfStandardInput()
+            let secret = try Terminal.readSecretLine(from: 0)
             guard !secret.isEmpty else {
                 throw MailSecError(.invalidInput, "no \(what) on standard input", remedy: "pipe it in, or give --password-file FILE")
             }
@@ -25,21 +25,6 @@ struct SecretInput: ParsableArguments {
         guard let secret = try Terminal.readSecret(prompt: "\(what.prefix(1).uppercased() + what.dropFirst()) for \(user): ") else {
             throw MailSecError(.invalidInput, "no \(what) given and no terminal to ask on", remedy: "pipe it on stdin or give --password-file FILE")
         }
-        return secret
-    }
-
-    /// The first line of stdin, newline stripped, read byte by byte so nothing after it is consumed.
-    static func firstLineOfStandardInput() throws -> SecureBytes {
-        let secret = SecureBytes()
-        var byte: UInt8 = 0
-        while true {
-            let count = Glibc.read(0, &byte, 1)
-            if count < 0 { if errno == EINTR { continue }; throw MailSecError(.io, "cannot read standard input") }
-            if count == 0 || byte == 0x0a { break }
-            secret.append(byte)
-        }
-        if secret.count > 0, secret.withUnsafeBytes({ $0.last }) == 0x0d { secret.removeLast() }
-        byte = 0
         return secret
     }
 }

@@ -58,17 +58,27 @@ enum Terminal {
             write(fd: tty, "\n")
         }
         write(fd: tty, prompt)
+        return try readSecretLine(from: tty)
+    }
+
+    /// One line from `descriptor` into zeroing storage, read byte by byte so
+    /// nothing after it is consumed; the LF and a CR before it are dropped.
+    static func readSecretLine(from descriptor: Int32) throws -> SecureBytes {
         let secret = SecureBytes()
         var byte: UInt8 = 0
+        defer { byte = 0 }
         while true {
-            let count = read(tty, &byte, 1)
-            if count < 0 { if errno == EINTR { continue }; throw MailSecError(.io, "cannot read from the terminal") }
+            let count = read(descriptor, &byte, 1)
+            if count < 0 { if errno == EINTR { continue }; throw MailSecError(.io, "cannot read the secret (descriptor \(descriptor))") }
             if count == 0 || byte == 0x0a { break }
             secret.append(byte)
         }
-        if secret.count > 0, secret.withUnsafeBytes({ $0.last }) == 0x0d { secret.removeLast() }
-        byte = 0
+        dropCarriageReturn(secret)
         return secret
+    }
+
+    static func dropCarriageReturn(_ secret: SecureBytes) {
+        if secret.count > 0, secret.withUnsafeBytes({ $0.last }) == 0x0d { secret.removeLast() }
     }
 
     /// The first line of a file, newline stripped, as a secret.
@@ -81,7 +91,7 @@ enum Terminal {
                 secret.append(byte)
             }
         }
-        if secret.count > 0, secret.withUnsafeBytes({ $0.last }) == 0x0d { secret.removeLast() }
+        dropCarriageReturn(secret)
         guard !secret.isEmpty else {
             throw MailSecError(.passphrase, "\(path): the first line is empty; expected the passphrase there")
         }

@@ -41,7 +41,7 @@ import Testing
         let fromCertificate = try openssl("x509", "-in", certificate, "-noout", "-pubkey")
         let fromKey = try openssl("pkey", "-in", key, "-pubout")
         #expect(fromCertificate == fromKey)
-        #expect(try openssl("pkey", "-in", key, "-check", "-noout").contains("valid") || keyCase.options.contains("ed25519"))
+        #expect(try openssl("pkey", "-in", key, "-check", "-noout").contains("Key is valid"))
 
         // Self-signed, so it verifies against itself.
         #expect(try openssl("verify", "-CAfile", certificate, certificate).contains("OK"))

@@ -58,6 +58,17 @@ import Testing
         #expect(result.stdout.contains("service=smtp, secured"))
     }
 
+    @Test func sendsWhatPostfixSends() throws {
+        let result = try mailsec("auth", "test", "--socket", dovecot.socket, "--secured", "--lip", "192.0.2.1", "--rip", "198.51.100.77", "alice",
+                                 input: "alice-pass\n")
+        #expect(result.status == 0)
+        let request = try #require(try dovecot.receivedRequests().last { $0.contains("rip=198.51.100.77") })
+        let fields = request.split(separator: "\t").map(String.init)
+        #expect(fields[0] == "AUTH" && fields[1] != "0")
+        #expect(Array(fields[2...]) == ["PLAIN", "service=smtp", "secured", "nologin", "lip=192.0.2.1", "rip=198.51.100.77", "resp=<hidden>"],
+                "Postfix's fields, resp= last: \(request)")
+    }
+
     @Test func listsMechanismsWithFlags() throws {
         let result = try mailsec("auth", "mechanisms", "--socket", dovecot.socket, "--json")
         #expect(result.status == 0)

@@ -54,6 +54,7 @@ final class DovecotFixture: Sendable {
         default_login_user = root
         auth_mechanisms = plain login cram-md5 digest-md5 scram-sha-1 scram-sha-256
         auth_username_chars =
+        auth_debug = yes
         passdb {
           driver = passwd-file
           args = \(directory)/users
@@ -86,6 +87,12 @@ final class DovecotFixture: Sendable {
     static func number(_ index: Int) -> String {
         let digits = String(index)
         return String(repeating: "0", count: max(0, 5 - digits.count)) + digits
+    }
+
+    /// The requests Dovecot received, as its auth_debug log shows them (`resp=<hidden>`).
+    func receivedRequests() throws -> [String] {
+        try String(contentsOfFile: directory + "/dovecot.log", encoding: .utf8)
+            .split(separator: "\n").compactMap { line in line.range(of: "client in: AUTH").map { String(line[$0.lowerBound...].dropFirst("client in: ".count)) } }
     }
 
     /// `doveadm auth test`: its exit code (0 ok, 77 failed) and output.

@@ -53,6 +53,7 @@ public struct FileStatus: Sendable, Equatable {
     public var isDirectory: Bool
     public var isRegularFile: Bool
     public var isSymbolicLink: Bool
+    public var isSocket: Bool
     public var size: Int
 
     /// `stat` (following symlinks) or, with `followLinks: false`, `lstat`; nil when absent.
@@ -66,6 +67,7 @@ public struct FileStatus: Sendable, Equatable {
         isDirectory = info.st_mode & S_IFMT == S_IFDIR
         isRegularFile = info.st_mode & S_IFMT == S_IFREG
         isSymbolicLink = info.st_mode & S_IFMT == S_IFLNK
+        isSocket = info.st_mode & S_IFMT == S_IFSOCK
         size = Int(info.st_size)
     }
 

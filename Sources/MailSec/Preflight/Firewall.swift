@@ -1,0 +1,335 @@
+/// What one firewall configuration found under the root says about a TCP port.
+public struct FirewallVerdict: Sendable, Equatable {
+    /// firewalld, iptables, nftables, ufw or pf.
+    public var platform: String
+    /// The file the verdict comes from.
+    public var file: String
+    public var allows: Bool
+    /// Why: the rule, policy or zone that decides.
+    public var detail: String
+    /// The lines or commands that open the port on this platform.
+    public var remedy: String
+}
+
+/// Finds the firewalls configured under a root and asks each whether a new
+/// TCP connection to a port from anywhere is accepted. This reads rule files;
+/// it does not ask the running kernel, so it works on a copied tree too.
+public struct FirewallInspector: Sendable {
+    public var root: String
+    public var port: Int
+    /// For port names in rules (`smtps`); nil falls back to the well-known ones.
+    public var services: ServicesFile?
+
+    public init(root: String, port: Int, services: ServicesFile?) {
+        self.root = root
+        self.port = port
+        self.services = services
+    }
+
+    public func inspect() -> [FirewallVerdict] {
+        var verdicts: [FirewallVerdict] = []
+        if let firewalld = firewalld() { verdicts.append(firewalld) }
+        for (file, reload) in [("/etc/sysconfig/iptables", "systemctl restart iptables"),
+                               ("/etc/default/iptables", "/etc/init.d/iptables restart (or iptables-restore < /etc/default/iptables)"),
+                               ("/etc/iptables/rules.v4", "netfilter-persistent reload (or iptables-restore < /etc/iptables/rules.v4)")] {
+            if let text = read(file) { verdicts.append(iptables(text, file: file, chain: "INPUT", reload: reload)) }
+        }
+        for file in ["/etc/nftables.conf", "/etc/sysconfig/nftables.conf"] {
+            if let text = read(file), let verdict = nftables(text, file: file) { verdicts.append(verdict) }
+        }
+        if let ufw = ufw() { verdicts.append(ufw) }
+        if let text = read("/etc/pf.conf") { verdicts.append(pf(text, file: "/etc/pf.conf")) }
+        return verdicts
+    }
+
+    func read(_ path: String) -> String? { try? ConfigText.read(RootedPath.join(root, path)) }
+
+    /// Port numbers a rule's port word stands for: `465`, `400:500`, `400-500`, `smtps`.
+    func ports(_ word: String) -> ClosedRange<Int>? {
+        let trimmed = word.trimmingCharacters(in: " \t\"'")
+        for separator in [":", "-"] where trimmed.contains(separator) {
+            let parts = trimmed.split(separator: Character(separator), maxSplits: 1)
+            if parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), low <= high { return low...high }
+        }
+        if let number = Int(trimmed) { return number...number }
+        if let entry = services?.tcp(trimmed) { return entry.port...entry.port }
+        if let known = Self.wellKnown[trimmed] { return known...known }
+        return nil
+    }
+
+    func covers(_ words: [String]) -> Bool { words.contains { ports($0)?.contains(port) == true } }
+
+    static let wellKnown = ["smtp": 25, "smtps": 465, "submissions": 465, "ssmtp": 465, "urd": 465, "submission": 587]
+
+    var portName: String { port == 465 ? "smtps" : "port\(port)" }
+
+    // MARK: firewalld
+
+    func firewalld() -> FirewallVerdict? {
+        let config = read("/etc/firewalld/firewalld.conf")
+        guard config != nil || FileStatus(path: RootedPath.join(root, "/etc/firewalld/zones")) != nil else { return nil }
+        let zone = config.flatMap { Self.keyValue($0, "DefaultZone") } ?? "public"
+        let zoneFile = "/etc/firewalld/zones/\(zone).xml"
+        let remedy = """
+        create /etc/firewalld/services/\(portName).xml:
+          <?xml version="1.0" encoding="utf-8"?>
+          <service>
+            <short>\(portName.uppercased())</short>
+            <port protocol="tcp" port="\(port)"/>
+          </service>
+        add to \(zoneFile), inside <zone>:
+          <service name="\(portName)"/>
+        then: firewall-cmd --complete-reload
+        (or: firewall-cmd --permanent --zone=\(zone) --add-port=\(port)/tcp && firewall-cmd --reload)
+        """
+        guard let (text, file) = [zoneFile, "/usr/lib/firewalld/zones/\(zone).xml"].lazy.compactMap({ path in read(path).map { ($0, path) } }).first else {
+            return FirewallVerdict(platform: "firewalld", file: zoneFile, allows: false,
+                                   detail: "the default zone \(zone) has no zone file (\(zoneFile))", remedy: remedy)
+        }
+        if let target = Self.xmlAttribute(in: text, element: "zone", attribute: "target"), target == "ACCEPT" {
+            return FirewallVerdict(platform: "firewalld", file: file, allows: true, detail: "zone \(zone) accepts everything (target=\"ACCEPT\")", remedy: remedy)
+        }
+        for element in Self.xmlElements(in: text, named: "port") where element["protocol"] == "tcp" {
+            if let value = element["port"], covers([value]) {
+                return FirewallVerdict(platform: "firewalld", file: file, allows: true, detail: "zone \(zone) opens port \(value)/tcp", remedy: remedy)
+            }
+        }
+        var missing: [String] = []
+        for element in Self.xmlElements(in: text, named: "service") {
+            guard let name = element["name"] else { continue }
+            let definition = ["/etc/firewalld/services/\(name).xml", "/usr/lib/firewalld/services/\(name).xml"].lazy.compactMap { read($0) }.first
+            if let definition {
+                let opened = Self.xmlElements(in: definition, named: "port").contains { $0["protocol"] == "tcp" && covers([$0["port"] ?? ""]) }
+                if opened {
+                    return FirewallVerdict(platform: "firewalld", file: file, allows: true, detail: "zone \(zone) allows service \(name) (\(port)/tcp)", remedy: remedy)
+                }
+            } else if name == "smtps" && port == 465 {
+                // firewalld ships smtps.xml; a copied tree may lack /usr/lib.
+                return FirewallVerdict(platform: "firewalld", file: file, allows: true, detail: "zone \(zone) allows firewalld's built-in service smtps", remedy: remedy)
+            } else if ["submissions", "ssmtp"].contains(name) || name == portName {
+                missing.append(name)
+            }
+        }
+        let detail = missing.isEmpty
+            ? "zone \(zone) (\(file)) allows neither port \(port)/tcp nor a service that opens it"
+            : "zone \(zone) names service \(missing.joined(separator: ", ")), but /etc/firewalld/services/\(missing[0]).xml does not exist"
+        return FirewallVerdict(platform: "firewalld", file: file, allows: false, detail: detail, remedy: remedy)
+    }
+
+    // MARK: iptables (iptables-save format)
+
+    func iptables(_ text: String, file: String, chain start: String, reload: String) -> FirewallVerdict {
+        var policies: [String: String] = [:]
+        var rules: [String: [(words: [String], line: Int)]] = [:]
+        var table = "filter"
+        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: " \t\r")
+            if line.hasPrefix("*") { table = String(line.dropFirst()); continue }
+            guard table == "filter" else { continue }
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if line.hasPrefix(":"), words.count >= 2 { policies[String(words[0].dropFirst())] = words[1] }
+            if words.first == "-A", words.count > 1 { rules[words[1], default: []].append((Array(words[2...]), offset + 1)) }
+        }
+        let acceptLine = "-A \(start) -p tcp -m state --state NEW -m tcp --dport \(port) -j ACCEPT"
+        func remedy(before line: Int?) -> String {
+            "add to \(file)\(line.map { " before line \($0)" } ?? " in the *filter table"):\n  \(acceptLine)\nthen: \(reload)"
+        }
+        var visited: Set<String> = []
+        // nil: fell off the end of the chain (RETURN to the caller).
+        func evaluate(_ chain: String) -> (Bool, String, Int?)? {
+            guard visited.insert(chain).inserted else { return nil }
+            for rule in rules[chain] ?? [] {
+                guard matches(rule.words), let target = value(after: ["-j", "--jump"], in: rule.words) else {
+                    if let target = value(after: ["-g", "--goto"], in: rule.words), matches(rule.words) { return evaluate(target) }
+                    continue
+                }
+                switch target {
+                case "ACCEPT": return (true, "line \(rule.line): \(rule.words.joined(separator: " "))", rule.line)
+                case "DROP", "REJECT": return (false, "line \(rule.line) \(target.lowercased())s it: \(rule.words.joined(separator: " "))", rule.line)
+                case "RETURN": return nil
+                case "LOG", "ULOG", "NFLOG", "MARK", "CONNMARK": continue
+                default:
+                    if rules[target] != nil, let verdict = evaluate(target) { return verdict }
+                }
+            }
+            return nil
+        }
+        if let (allows, detail, line) = evaluate(start) {
+            return FirewallVerdict(platform: "iptables", file: file, allows: allows, detail: detail, remedy: remedy(before: line))
+        }
+        let policy = policies[start] ?? "ACCEPT"
+        return FirewallVerdict(platform: "iptables", file: file, allows: policy == "ACCEPT",
+                               detail: "no rule decides \(port)/tcp; the \(start) policy is \(policy)", remedy: remedy(before: nil))
+    }
+
+    /// Whether an iptables rule matches a new TCP connection to the port from anywhere, on any interface but lo.
+    func matches(_ words: [String]) -> Bool {
+        if let proto = value(after: ["-p", "--protocol"], in: words), !["tcp", "all", "6"].contains(proto) { return false }
+        if let interface = value(after: ["-i", "--in-interface"], in: words), interface == "lo" { return false }
+        if let source = value(after: ["-s", "--source"], in: words), !["0.0.0.0/0", "0/0"].contains(source) { return false }
+        if words.contains("!") { return false }
+        if let states = value(after: ["--state", "--ctstate"], in: words), !states.split(separator: ",").contains("NEW") { return false }
+        if let port = value(after: ["--dport", "--destination-port"], in: words), !covers([port]) { return false }
+        if let list = value(after: ["--dports", "--destination-ports"], in: words), !covers(list.split(separator: ",").map(String.init)) { return false }
+        return true
+    }
+
+    func value(after options: [String], in words: [String]) -> String? {
+        guard let index = words.firstIndex(where: options.contains), index + 1 < words.count else { return nil }
+        return words[index + 1]
+    }
+
+    // MARK: nftables
+
+    func nftables(_ text: String, file: String) -> FirewallVerdict? {
+        let remedy = "add to the input chain in \(file), before any drop/reject rule:\n  tcp dport \(port) accept\nthen: nft -f \(file) (or systemctl reload nftables)"
+        var inInput = false, policy = "accept", found = false
+        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: " \t\r")
+            if line.hasPrefix("chain ") { inInput = false }
+            if line.contains("hook input") {
+                inInput = true
+                found = true
+                if line.contains("policy drop") || line.contains("policy reject") { policy = "drop" }
+                continue
+            }
+            guard inInput else { continue }
+            if line.hasPrefix("policy") { policy = line.contains("drop") ? "drop" : "accept"; continue }
+            let words = line.replacingCharacters(["{", "}", ",", ";"]).split(separator: " ").map(String.init)
+            guard let verdict = words.last(where: { ["accept", "drop", "reject"].contains($0) }) else { continue }
+            let isLoopbackOrState = words.contains("iif") || words.contains("iifname") || words.contains("saddr") || (words.contains("ct") && !words.contains("new"))
+            if let dport = words.firstIndex(of: "dport"), words[..<dport].last == "tcp" || words.contains("tcp") {
+                let portWords = words[(dport + 1)...].prefix { !["accept", "drop", "reject", "counter", "ct", "log"].contains($0) }
+                if covers(Array(portWords)), !isLoopbackOrState {
+                    return FirewallVerdict(platform: "nftables", file: file, allows: verdict == "accept", detail: "line \(offset + 1): \(line)", remedy: remedy)
+                }
+                continue
+            }
+            if !isLoopbackOrState, words.allSatisfy({ ["counter", "log", "drop", "reject", "accept", "with", "icmp", "type", "port-unreachable", "tcp", "reset"].contains($0) }) {
+                return FirewallVerdict(platform: "nftables", file: file, allows: verdict == "accept", detail: "line \(offset + 1): \(line)", remedy: remedy)
+            }
+        }
+        guard found else { return nil }
+        return FirewallVerdict(platform: "nftables", file: file, allows: policy == "accept",
+                               detail: "no rule in the input chain decides \(port)/tcp; its policy is \(policy)", remedy: remedy)
+    }
+
+    // MARK: ufw
+
+    func ufw() -> FirewallVerdict? {
+        guard let config = read("/etc/ufw/ufw.conf"), Self.keyValue(config, "ENABLED")?.lowercased() == "yes" else { return nil }
+        let remedy = "ufw allow \(port)/tcp"
+        let file = "/etc/ufw/user.rules"
+        if let rules = read(file) {
+            let verdict = iptables("*filter\n" + rules, file: file, chain: "ufw-user-input", reload: "ufw reload")
+            if verdict.detail.hasPrefix("line") {
+                return FirewallVerdict(platform: "ufw", file: file, allows: verdict.allows, detail: verdict.detail, remedy: remedy)
+            }
+        }
+        let policy = read("/etc/default/ufw").flatMap { Self.keyValue($0, "DEFAULT_INPUT_POLICY") } ?? "DROP"
+        return FirewallVerdict(platform: "ufw", file: file, allows: policy == "ACCEPT",
+                               detail: "no ufw rule allows \(port)/tcp; the default input policy is \(policy)", remedy: remedy)
+    }
+
+    // MARK: pf
+
+    func pf(_ text: String, file: String) -> FirewallVerdict {
+        var macros: [String: String] = [:]
+        var passes = false, blocks = false, passLine = 0
+        var detail = ""
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { raw in
+            (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: " \t\r")
+        }
+        for (offset, line) in lines.enumerated() {
+            let words = line.split(separator: " ").map(String.init)
+            // A macro: `name = value` (pf's rules never start with an identifier followed by `=`).
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let name = Optional(parts[0].trimmingCharacters(in: " \t")), !name.isEmpty, name.allSatisfy(PostfixExpansion.isNameCharacter) {
+                macros[name] = parts[1].trimmingCharacters(in: " \t\"")
+                continue
+            }
+            guard let first = words.first else { continue }
+            var expanded = line
+            for (name, value) in macros { expanded = expanded.replacingOccurrences("$" + name, with: value) }
+            let tokens = expanded.replacingCharacters(["{", "}", ",", "\""]).split(separator: " ").map(String.init)
+            if first == "block" && (tokens.contains("all") || (tokens.contains("in") && !tokens.contains("port"))) { blocks = true }
+            if first == "pass", !tokens.contains("out"), let index = tokens.firstIndex(of: "port") {
+                let portWords = tokens[(index + 1)...].prefix { !["keep", "modulate", "synproxy", "flags", "label", "queue", "rdr-to", "tag"].contains($0) }
+                if covers(Array(portWords)) {
+                    passes = true
+                    passLine = offset + 1
+                    detail = "line \(passLine): \(line)"
+                }
+            }
+        }
+        let remedy: String
+        if let services = macros["mail_services"] {
+            let list = services.trimmingCharacters(in: "{} ").replacingCharacters([","]).split(separator: " ").joined(separator: ", ")
+            remedy = "add \(portName) to the mail_services list in \(file):\n  mail_services = \"{ \(list), \(portName) }\"\nthen: pfctl -f \(file)"
+        } else {
+            remedy = "add to \(file):\n  pass in proto tcp to port \(port)\nthen: pfctl -f \(file)"
+        }
+        if passes { return FirewallVerdict(platform: "pf", file: file, allows: true, detail: detail, remedy: remedy) }
+        let why = macros["mail_services"].map { "mail_services (\($0)) does not include \(port)" } ?? "no pass rule names port \(port)"
+        return FirewallVerdict(platform: "pf", file: file, allows: !blocks, detail: blocks ? "\(why), and a block rule covers the rest" : "\(why), but nothing blocks it", remedy: remedy)
+    }
+
+    // MARK: Small text helpers
+
+    static func keyValue(_ text: String, _ key: String) -> String? {
+        for line in text.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: " \t\r")
+            guard trimmed.hasPrefix(key + "=") else { continue }
+            return String(trimmed.dropFirst(key.count + 1)).trimmingCharacters(in: "\"' ")
+        }
+        return nil
+    }
+
+    /// The attributes of every `<name .../>` element, e.g. `<port protocol="tcp" port="465"/>`.
+    static func xmlElements(in text: String, named name: String) -> [[String: String]] {
+        text.split(separator: "<").compactMap { piece in
+            guard piece.hasPrefix(name + " ") || piece.hasPrefix(name + "\t") || piece.hasPrefix(name + "/") else { return nil }
+            let tag = piece.prefix { $0 != ">" }
+            var attributes: [String: String] = [:]
+            var rest = Substring(tag.dropFirst(name.count))
+            while let equals = rest.firstIndex(of: "=") {
+                let key = rest[..<equals].trimmingCharacters(in: " \t\n")
+                let after = rest[rest.index(after: equals)...]
+                guard let quote = after.first, quote == "\"" || quote == "'" else { break }
+                let body = after.dropFirst()
+                guard let close = body.firstIndex(of: quote) else { break }
+                attributes[key] = String(body[..<close])
+                rest = body[body.index(after: close)...]
+            }
+            return attributes
+        }
+    }
+
+    static func xmlAttribute(in text: String, element: String, attribute: String) -> String? {
+        xmlElements(in: text, named: element).first?[attribute]
+    }
+}
+
+extension StringProtocol {
+    /// Trims any of the characters in `set` from both ends.
+    func trimmingCharacters(in set: String) -> String {
+        let drop: (Character) -> Bool = { set.contains($0) }
+        return String(self.drop(while: drop).reversed().drop(while: drop).reversed())
+    }
+
+    /// Each of `characters` replaced by a space.
+    func replacingCharacters(_ characters: [Character]) -> String {
+        String(map { characters.contains($0) ? " " : $0 })
+    }
+
+    func replacingOccurrences(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty else { return String(self) }
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: target) {
+            result += rest[..<range.lowerBound] + replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+}

@@ -1,0 +1,106 @@
+import Glibc
+
+/// TCP sockets listening on this machine, read from /proc/net/tcp and tcp6,
+/// with the process holding each. Reading the kernel's table sends no traffic,
+/// so a content filter or port 465 can be checked without connecting to it.
+public struct ListeningSockets: Sendable {
+    public struct Listener: Sendable, Equatable {
+        /// The bound address: `0.0.0.0`, `127.0.0.1`, `::`, `::1`.
+        public var address: String
+        public var port: Int
+        public var inode: String
+        /// The holder's pid and command name, when /proc lets us see it.
+        public var pid: Int32?
+        public var command: String?
+    }
+
+    public private(set) var listeners: [Listener] = []
+
+    public init(listeners: [Listener]) {
+        self.listeners = listeners
+    }
+
+    /// The machine's listeners now; owners are found by matching socket inodes in /proc/PID/fd.
+    public static func current() -> ListeningSockets {
+        var listeners: [Listener] = []
+        for (file, isIPv6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+            guard let text = try? ConfigText.read(file) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[3] == "0A" else { continue }
+                let local = fields[1].split(separator: ":")
+                guard local.count == 2, let port = Int(local[1], radix: 16) else { continue }
+                listeners.append(Listener(address: decode(String(local[0]), isIPv6: isIPv6), port: port, inode: String(fields[9])))
+            }
+        }
+        let owners = socketOwners(Set(listeners.map(\.inode)))
+        for index in listeners.indices {
+            if let owner = owners[listeners[index].inode] {
+                listeners[index].pid = owner.pid
+                listeners[index].command = owner.command
+            }
+        }
+        return ListeningSockets(listeners: listeners)
+    }
+
+    /// Listeners a client on this machine reaches at `host:port`: the exact address or a wildcard.
+    public func listening(host: String, port: Int) -> [Listener] {
+        let isIPv6 = host.contains(":")
+        return listeners.filter { listener in
+            guard listener.port == port else { return false }
+            if listener.address == "0.0.0.0" { return !isIPv6 || host == "::ffff:127.0.0.1" }
+            if listener.address == "::" { return true }
+            return listener.address == host || (host == "localhost" && ["127.0.0.1", "::1"].contains(listener.address))
+        }
+    }
+
+    /// Every listener on a port, whatever the address.
+    public func listening(port: Int) -> [Listener] { listeners.filter { $0.port == port } }
+
+    /// /proc/net/tcp writes addresses as the kernel's 32-bit words in host (little-endian) order.
+    static func decode(_ hex: String, isIPv6: Bool) -> String {
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
+            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        // Reverse each 4-byte word.
+        var ordered: [UInt8] = []
+        for word in stride(from: 0, to: bytes.count, by: 4) { ordered += bytes[word..<min(word + 4, bytes.count)].reversed() }
+        if !isIPv6 { return ordered.map(String.init).joined(separator: ".") }
+        if ordered[0..<10].allSatisfy({ $0 == 0 }), ordered[10] == 0xff, ordered[11] == 0xff {
+            return "::ffff:" + ordered[12...].map(String.init).joined(separator: ".")
+        }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        var address = in6_addr()
+        withUnsafeMutableBytes(of: &address) { raw in for (offset, byte) in ordered.prefix(16).enumerated() { raw[offset] = byte } }
+        guard inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count)) != nil else { return hex }
+        return String(cString: buffer)
+    }
+
+    static func socketOwners(_ inodes: Set<String>) -> [String: (pid: Int32, command: String)] {
+        var owners: [String: (pid: Int32, command: String)] = [:]
+        guard !inodes.isEmpty, let proc = opendir("/proc") else { return owners }
+        defer { closedir(proc) }
+        while let entry = readdir(proc) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), let fds = opendir("/proc/\(name)/fd") else { continue }
+            defer { closedir(fds) }
+            while let fd = readdir(fds) {
+                let fdName = withUnsafeBytes(of: fd.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                var target = [CChar](repeating: 0, count: 64)
+                let length = readlink("/proc/\(name)/fd/\(fdName)", &target, target.count - 1)
+                guard length > 8 else { continue }
+                let link = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                guard link.hasPrefix("socket:["), link.hasSuffix("]") else { continue }
+                let inode = String(link.dropFirst(8).dropLast())
+                if inodes.contains(inode), owners[inode] == nil {
+                    let command = (try? ConfigText.read("/proc/\(name)/comm"))?.split(separator: "\n").first.map(String.init) ?? "?"
+                    owners[inode] = (pid, command)
+                }
+            }
+        }
+        return owners
+    }
+}

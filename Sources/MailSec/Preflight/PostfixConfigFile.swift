@@ -1,0 +1,69 @@
+/// A problem in a configuration file, named by file and line as Postfix does.
+public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var message: String
+
+    public init(file: String, line: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { "\(file), line \(line): \(message)" }
+}
+
+/// Postfix's rule for joining physical lines into logical ones, shared by
+/// main.cf and master.cf: a line starting with white space continues the one
+/// before; empty lines and lines whose first non-blank character is `#` are
+/// skipped and do not end a logical line.
+enum PostfixLogicalLines {
+    struct Line {
+        var text: String
+        /// The physical line the logical line starts on.
+        var number: Int
+    }
+
+    static func split(_ text: String, file: String) -> (lines: [Line], problems: [ConfigProblem]) {
+        var lines: [Line] = []
+        var problems: [ConfigProblem] = []
+        var number = 0
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            var physical = Substring(raw)
+            if physical.hasSuffix("\r") { physical = physical.dropLast() }
+            let trimmed = physical.drop { $0 == " " || $0 == "\t" }
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            if physical.first == " " || physical.first == "\t" {
+                if lines.isEmpty {
+                    problems.append(ConfigProblem(file: file, line: number, message: "logical line must not start with white space"))
+                    continue
+                }
+                // Postfix keeps the continuation's leading white space and drops the newline.
+                lines[lines.count - 1].text += physical
+            } else {
+                lines.append(Line(text: String(physical), number: number))
+            }
+        }
+        for index in lines.indices { lines[index].text = trimTrailing(lines[index].text) }
+        return (lines, problems)
+    }
+
+    static func trimTrailing(_ text: String) -> String {
+        var result = Substring(text)
+        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
+        return String(result)
+    }
+
+    static func trim<S: StringProtocol>(_ text: S) -> String {
+        trimTrailing(String(text.drop { $0 == " " || $0 == "\t" }))
+    }
+}
+
+/// Reads a configuration file as text, with an error that names it.
+enum ConfigText {
+    static func read(_ path: String) throws -> String {
+        let bytes = try SecureFileSystem.read(path, limit: 16 << 20)
+        return bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,202 @@
+/// Postfix's main.cf as Postfix reads it: `name = value` logical lines, the
+/// last definition winning, `$name` expansion, and built-in defaults for the
+/// parameters preflight reads.
+public struct PostfixMainConfig: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var value: String
+        public var line: Int
+    }
+
+    public let path: String
+    public private(set) var entries: [String: Entry] = [:]
+    public private(set) var problems: [ConfigProblem] = []
+    /// What gethostname() says on the machine being checked; the root of myhostname's default.
+    public var systemHostname: String
+
+    public init(text: String, path: String, systemHostname: String = "localhost") {
+        self.path = path
+        self.systemHostname = systemHostname
+        let (lines, problems) = PostfixLogicalLines.split(text, file: path)
+        self.problems = problems
+        for line in lines {
+            guard let equals = line.text.firstIndex(of: "=") else {
+                self.problems.append(ConfigProblem(file: path, line: line.number,
+                                                   message: "missing '=' after attribute name: \"\(line.text)\""))
+                continue
+            }
+            let name = PostfixLogicalLines.trim(line.text[..<equals])
+            guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "\t" }) else {
+                self.problems.append(ConfigProblem(file: path, line: line.number,
+                                                   message: name.isEmpty ? "missing attribute name before '='" : "white space in attribute name: \"\(name)\""))
+                continue
+            }
+            entries[name] = Entry(value: PostfixLogicalLines.trim(line.text[line.text.index(after: equals)...]), line: line.number)
+        }
+    }
+
+    public static func load(_ path: String, systemHostname: String = "localhost") throws -> PostfixMainConfig {
+        PostfixMainConfig(text: try ConfigText.read(path), path: path, systemHostname: systemHostname)
+    }
+
+    /// The value as written in main.cf, else Postfix's default, unexpanded (`postconf -h`).
+    public func raw(_ name: String) -> String? {
+        entries[name]?.value ?? defaultValue(name)
+    }
+
+    /// The value with `$name` references expanded (`postconf -xh`), seen from a
+    /// master.cf service whose `-o` overrides come first.
+    public func value(_ name: String, overrides: [String: String] = [:]) -> String {
+        let lookup: (String) -> String? = { overrides[$0] ?? self.raw($0) }
+        return PostfixExpansion.expand(lookup(name) ?? "", lookup: lookup)
+    }
+
+    /// The value of a yes/no parameter.
+    public func bool(_ name: String, overrides: [String: String] = [:]) -> Bool {
+        ["yes", "true"].contains(value(name, overrides: overrides).lowercased())
+    }
+
+    /// A list parameter split as Postfix splits it: on commas and white space.
+    public func list(_ name: String, overrides: [String: String] = [:]) -> [String] {
+        PostfixExpansion.words(value(name, overrides: overrides))
+    }
+
+    /// Where main.cf sets a parameter, if it does.
+    public func line(of name: String) -> Int? { entries[name]?.line }
+
+    // MARK: Defaults
+
+    /// Postfix 3.7's defaults (`postconf -d`) for the parameters the checks read.
+    func defaultValue(_ name: String) -> String? {
+        switch name {
+        case "myhostname": return systemHostname.contains(".") ? systemHostname : systemHostname + ".$mydomain"
+        case "mydomain":
+            guard let dot = systemHostname.firstIndex(of: "."), systemHostname.contains(".") else { return "localdomain" }
+            return String(systemHostname[systemHostname.index(after: dot)...])
+        case "smtpd_relay_restrictions":
+            // Postfix writes this default as a compatibility_level expression; its two outcomes are these.
+            return compatibilityLevel < 1 ? "" : "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
+        default: return Self.defaults[name]
+        }
+    }
+
+    /// compatibility_level as a number: "3.6" is 3.6, unset is 0.
+    var compatibilityLevel: Double {
+        let text = entries["compatibility_level"].map { PostfixExpansion.expand($0.value) { self.raw($0) } } ?? "0"
+        let parts = text.split(separator: ".")
+        let major = Double(parts.first ?? "0") ?? 0
+        let minor = parts.count > 1 ? (Double("0." + parts[1]) ?? 0) : 0
+        return major + minor
+    }
+
+    static let defaults: [String: String] = [
+        "config_directory": "/etc/postfix",
+        "queue_directory": "/var/spool/postfix",
+        "command_directory": "/usr/sbin",
+        "daemon_directory": "/usr/lib/postfix/sbin",
+        "mail_owner": "postfix",
+        "compatibility_level": "0",
+        "inet_interfaces": "all",
+        "syslog_name": "${multi_instance_name?{$multi_instance_name}:{postfix}}",
+        "multi_instance_name": "",
+        "smtpd_tls_wrappermode": "no",
+        "smtpd_tls_security_level": "",
+        "smtpd_tls_auth_only": "no",
+        "smtpd_tls_cert_file": "",
+        "smtpd_tls_key_file": "$smtpd_tls_cert_file",
+        "smtpd_tls_chain_files": "",
+        "smtpd_tls_CAfile": "",
+        "smtpd_sasl_auth_enable": "no",
+        "smtpd_sasl_type": "cyrus",
+        "smtpd_sasl_path": "smtpd",
+        "cyrus_sasl_config_path": "",
+        "smtpd_client_restrictions": "",
+        "smtpd_helo_restrictions": "",
+        "smtpd_sender_restrictions": "",
+        "smtpd_recipient_restrictions": "",
+        "content_filter": "",
+    ]
+}
+
+/// Postfix's `$name` expansion (mac_expand) and list splitting.
+enum PostfixExpansion {
+    /// Expands `$name`, `${name}`, `$(name)`, `${name?text}`, `${name:text}`,
+    /// `${name?{text}:{text}}` and `$$`. An undefined name expands to nothing,
+    /// as in Postfix; a loop stops at a fixed depth instead of recursing forever.
+    static func expand(_ text: String, depth: Int = 0, lookup: (String) -> String?) -> String {
+        guard depth < 50, text.contains("$") else { return text }
+        let characters = Array(text)
+        var result = ""
+        var index = 0
+        func valueOf(_ name: String) -> String {
+            expand(lookup(name) ?? "", depth: depth + 1, lookup: lookup)
+        }
+        while index < characters.count {
+            let character = characters[index]
+            guard character == "$", index + 1 < characters.count else {
+                result.append(character)
+                index += 1
+                continue
+            }
+            let next = characters[index + 1]
+            if next == "$" {
+                result.append("$")
+                index += 2
+            } else if next == "{" || next == "(" {
+                let close: Character = next == "{" ? "}" : ")"
+                var level = 0, end = index + 1
+                while end < characters.count {
+                    if characters[end] == next { level += 1 } else if characters[end] == close { level -= 1; if level == 0 { break } }
+                    end += 1
+                }
+                guard end < characters.count else {
+                    result.append(contentsOf: characters[index...])
+                    break
+                }
+                result += expandReference(String(characters[(index + 2)..<end]), depth: depth, lookup: lookup, valueOf: valueOf)
+                index = end + 1
+            } else if isNameCharacter(next) {
+                var end = index + 1
+                while end < characters.count, isNameCharacter(characters[end]) { end += 1 }
+                result += valueOf(String(characters[(index + 1)..<end]))
+                index = end
+            } else {
+                result.append(character)
+                index += 1
+            }
+        }
+        return result
+    }
+
+    private static func expandReference(_ inner: String, depth: Int, lookup: (String) -> String?, valueOf: (String) -> String) -> String {
+        // Postfix 3's `${{expr} op {expr} ? ...}` comparisons are not needed by the checks; they expand to nothing.
+        guard let first = inner.first, isNameCharacter(first) else { return "" }
+        let name = String(inner.prefix(while: isNameCharacter))
+        let rest = inner.dropFirst(name.count)
+        guard let operation = rest.first else { return valueOf(name) }
+        let isSet = !valueOf(name).isEmpty
+        var argument = String(rest.dropFirst())
+        var otherwise: String?
+        // `{then}:{else}` with braces around each branch.
+        let parts = argument.split(separator: "}:{", maxSplits: 1, omittingEmptySubsequences: false)
+        if operation == "?", argument.hasPrefix("{"), argument.hasSuffix("}"), parts.count == 2 {
+            argument = String(parts[0].dropFirst())
+            otherwise = String(parts[1].dropLast())
+        } else if argument.hasPrefix("{"), argument.hasSuffix("}"), argument.count >= 2 {
+            argument = String(argument.dropFirst().dropLast())
+        }
+        switch operation {
+        case "?": return isSet ? expand(argument, depth: depth + 1, lookup: lookup) : expand(otherwise ?? "", depth: depth + 1, lookup: lookup)
+        case ":": return isSet ? valueOf(name) : expand(argument, depth: depth + 1, lookup: lookup)
+        default: return valueOf(name)
+        }
+    }
+
+    static func isNameCharacter(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character.isNumber || character == "_")
+    }
+
+    /// A Postfix list: items separated by commas and/or white space.
+    static func words(_ text: String) -> [String] {
+        text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+    }
+}

@@ -1,0 +1,221 @@
+/// One service of master.cf: the eight columns and the command's arguments,
+/// with `-o name=value` and `-o { name = value }` overrides pulled out.
+public struct MasterService: Sendable, Equatable {
+    public var name: String
+    public var type: String
+    public var privateColumn: String
+    public var unprivileged: String
+    public var chroot: String
+    public var wakeup: String
+    public var maxProcesses: String
+    public var command: String
+    /// The arguments after the command, as written (`-o` included).
+    public var arguments: [String]
+    public struct Override: Sendable, Equatable {
+        public var name: String
+        public var value: String
+        /// The physical line it is on.
+        public var line: Int
+    }
+
+    /// The `-o` overrides in order; a later one wins.
+    public var overrides: [Override]
+    /// Physical lines: the service line and each continuation line.
+    public var lines: ClosedRange<Int>
+
+    /// The overrides as a dictionary, the last of each name winning.
+    public var overrideValues: [String: String] {
+        Dictionary(overrides.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+    }
+
+    /// The line that sets an override, if any.
+    public func override(_ name: String) -> Override? { overrides.last { $0.name == name } }
+
+    /// The port part of an inet service name: `smtps`, `465`, `127.0.0.1:465`, `[::1]:smtps`.
+    public var portName: String {
+        guard let colon = name.lastIndex(of: ":") else { return name }
+        return String(name[name.index(after: colon)...])
+    }
+
+    /// The address part, if the name has one.
+    public var host: String? {
+        guard let colon = name.lastIndex(of: ":") else { return nil }
+        return String(name[..<colon]).trimmingBrackets
+    }
+}
+
+/// A service stanza that is commented out, as Debian ships `#submissions inet ...`.
+public struct CommentedService: Sendable, Equatable {
+    public var service: MasterService
+    /// The lines to uncomment: the service line and its `#  -o` lines (prose comments between them excluded).
+    public var lineNumbers: [Int]
+    /// Those lines as they would read uncommented.
+    public var uncommented: [String]
+}
+
+/// master.cf as Postfix's master reads it.
+public struct PostfixMasterConfig: Sendable {
+    public let path: String
+    public private(set) var services: [MasterService] = []
+    public private(set) var commented: [CommentedService] = []
+    public private(set) var problems: [ConfigProblem] = []
+
+    static let types: Set<String> = ["inet", "unix", "unix-dgram", "fifo", "pass"]
+
+    public init(text: String, path: String) {
+        self.path = path
+        let physical = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let (lines, problems) = PostfixLogicalLines.split(text, file: path)
+        self.problems = problems
+        for (position, line) in lines.enumerated() {
+            let last = (position + 1 < lines.count ? Self.lastContentLine(before: lines[position + 1].number, in: physical) : Self.lastContentLine(before: physical.count + 1, in: physical))
+            switch Self.parseService(line.text, lines: line.number...max(line.number, last)) {
+            case .success(var service):
+                // Each override's own physical line, for messages that point at it.
+                for index in service.overrides.indices {
+                    let name = service.overrides[index].name
+                    service.overrides[index].line = service.lines.first { number in
+                        let text = physical[number - 1]
+                        return !text.drop { $0 == " " || $0 == "\t" }.hasPrefix("#") && text.contains("-o") && text.contains(name)
+                    } ?? service.lines.lowerBound
+                }
+                services.append(service)
+            case .failure(let message): self.problems.append(ConfigProblem(file: path, line: line.number, message: message))
+            }
+        }
+        commented = Self.findCommented(physical)
+    }
+
+    public static func load(_ path: String) throws -> PostfixMasterConfig {
+        PostfixMasterConfig(text: try ConfigText.read(path), path: path)
+    }
+
+    /// The service with this name and type, as `postconf -M name/type` finds it.
+    public func service(named name: String, type: String) -> MasterService? {
+        services.first { $0.name == name && $0.type == type }
+    }
+
+    enum Parsed {
+        case success(MasterService)
+        case failure(String)
+    }
+
+    static func parseService(_ text: String, lines: ClosedRange<Int>) -> Parsed {
+        let tokens: [String]
+        switch tokenize(text) {
+        case .success(let list): tokens = list
+        case .failure(let message): return .failure(message)
+        }
+        guard tokens.count >= 8 else {
+            return .failure("expected 8 fields (service type private unpriv chroot wakeup maxproc command), found \(tokens.count): \"\(text)\"")
+        }
+        guard types.contains(tokens[1]) else {
+            return .failure("unknown service type \"\(tokens[1])\" for service \(tokens[0]); expected inet, unix, unix-dgram, fifo or pass")
+        }
+        for (index, field) in [(2, "private"), (3, "unpriv"), (4, "chroot")] where !["y", "n", "-"].contains(tokens[index]) {
+            return .failure("bad \(field) field \"\(tokens[index])\" for service \(tokens[0]); expected y, n or -")
+        }
+        var overrides: [MasterService.Override] = []
+        let arguments = Array(tokens[8...])
+        var index = 0
+        while index < arguments.count {
+            defer { index += 1 }
+            guard arguments[index] == "-o" else { continue }
+            index += 1
+            guard index < arguments.count else { return .failure("-o without name=value in service \(tokens[0])") }
+            var setting = arguments[index]
+            if setting.hasPrefix("{") { setting = String(setting.dropFirst().dropLast()) }
+            guard let equals = setting.firstIndex(of: "=") else {
+                return .failure("-o \(arguments[index]): missing '=' in service \(tokens[0])")
+            }
+            let name = PostfixLogicalLines.trim(setting[..<equals])
+            guard !name.isEmpty else { return .failure("-o \(arguments[index]): missing parameter name in service \(tokens[0])") }
+            overrides.append(MasterService.Override(name: name, value: PostfixLogicalLines.trim(setting[setting.index(after: equals)...]), line: lines.lowerBound))
+        }
+        return .success(MasterService(name: tokens[0], type: tokens[1], privateColumn: tokens[2], unprivileged: tokens[3], chroot: tokens[4],
+                                      wakeup: tokens[5], maxProcesses: tokens[6], command: tokens[7], arguments: arguments,
+                                      overrides: overrides, lines: lines))
+    }
+
+    enum Tokens {
+        case success([String])
+        case failure(String)
+    }
+
+    /// Splits on white space; a `{` starts a token that runs to its matching `}`.
+    static func tokenize(_ text: String) -> Tokens {
+        var tokens: [String] = []
+        var current = ""
+        var depth = 0
+        for character in text {
+            if depth == 0, character == " " || character == "\t" {
+                if !current.isEmpty { tokens.append(current); current = "" }
+                continue
+            }
+            if character == "{" { depth += 1 }
+            if character == "}" {
+                depth -= 1
+                if depth < 0 { return .failure("unexpected '}' in \"\(text)\"") }
+            }
+            current.append(character)
+        }
+        if depth > 0 { return .failure("missing '}' in \"\(text)\"") }
+        if !current.isEmpty { tokens.append(current) }
+        return .success(tokens)
+    }
+
+    /// The last non-blank, non-comment physical line before line `next` (1-based).
+    static func lastContentLine(before next: Int, in physical: [String]) -> Int {
+        var number = next - 1
+        while number > 0 {
+            let trimmed = physical[number - 1].drop { $0 == " " || $0 == "\t" || $0 == "\r" }
+            if !trimmed.isEmpty, !trimmed.hasPrefix("#") { return number }
+            number -= 1
+        }
+        return 1
+    }
+
+    /// Commented-out stanzas: `#NAME TYPE ...` parsing as a service, followed
+    /// by `#  -o ...` lines. Indented prose comments in between are skipped.
+    static func findCommented(_ physical: [String]) -> [CommentedService] {
+        var found: [CommentedService] = []
+        var current: (service: String, numbers: [Int], texts: [String])?
+        func finish() {
+            guard let stanza = current else { return }
+            current = nil
+            let text = stanza.texts.joined(separator: " ")
+            if case .success(let service) = parseService(text, lines: stanza.numbers.first!...stanza.numbers.last!) {
+                found.append(CommentedService(service: service, lineNumbers: stanza.numbers, uncommented: stanza.texts))
+            }
+        }
+        for (offset, line) in physical.enumerated() {
+            let number = offset + 1
+            guard line.hasPrefix("#") else {
+                let blank = line.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" }
+                if !blank { finish() }
+                continue
+            }
+            let body = String(line.dropFirst())
+            let trimmed = PostfixLogicalLines.trim(body)
+            if body.first == " " || body.first == "\t" {
+                if trimmed.hasPrefix("-"), current != nil {
+                    current!.numbers.append(number)
+                    current!.texts.append("  " + trimmed)
+                }
+                continue
+            }
+            finish()
+            if case .success(let list) = tokenize(trimmed), list.count >= 8, types.contains(list[1]) {
+                current = (list[0], [number], [trimmed])
+            }
+        }
+        finish()
+        return found
+    }
+}
+
+extension String {
+    var trimmingBrackets: String {
+        hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
+    }
+}

@@ -1,0 +1,104 @@
+/// /etc/services: what getservbyname() answers, and so what Postfix's
+/// master can bind when master.cf names a port instead of a number.
+public struct ServicesFile: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var name: String
+        public var aliases: [String]
+        public var port: Int
+        public var proto: String
+        public var line: Int
+    }
+
+    public let path: String
+    public private(set) var entries: [Entry] = []
+
+    public init(text: String, path: String) {
+        self.path = path
+        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let content = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+            guard fields.count >= 2 else { continue }
+            let portProto = fields[1].split(separator: "/")
+            guard portProto.count == 2, let port = Int(portProto[0]) else { continue }
+            entries.append(Entry(name: fields[0], aliases: Array(fields[2...]), port: port, proto: String(portProto[1]), line: offset + 1))
+        }
+    }
+
+    public static func load(_ path: String) throws -> ServicesFile {
+        ServicesFile(text: try ConfigText.read(path), path: path)
+    }
+
+    /// The TCP entry a name or alias resolves to, as getservbyname(name, "tcp").
+    public func tcp(_ name: String) -> Entry? {
+        entries.first { $0.proto == "tcp" && ($0.name == name || $0.aliases.contains(name)) }
+    }
+
+    /// The TCP entry for a port number.
+    public func tcp(port: Int) -> Entry? {
+        entries.first { $0.proto == "tcp" && $0.port == port }
+    }
+}
+
+/// Users and groups from the passwd and group files under the checked root,
+/// so a copied tree is judged by its own accounts rather than this machine's.
+public struct SystemAccounts: Sendable {
+    public struct User: Sendable, Equatable {
+        public var name: String
+        public var uid: UInt32
+        public var gid: UInt32
+    }
+
+    public private(set) var users: [String: User] = [:]
+    private var groupNames: [UInt32: String] = [:]
+    private var members: [UInt32: Set<String>] = [:]
+
+    public init(passwd: String, group: String) {
+        for line in passwd.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count >= 4, let uid = UInt32(fields[2]), let gid = UInt32(fields[3]) else { continue }
+            let name = String(fields[0])
+            if users[name] == nil { users[name] = User(name: name, uid: uid, gid: gid) }
+        }
+        for line in group.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count >= 4, let gid = UInt32(fields[2]) else { continue }
+            if groupNames[gid] == nil { groupNames[gid] = String(fields[0]) }
+            members[gid, default: []].formUnion(fields[3].split(separator: ",").map(String.init))
+        }
+    }
+
+    /// Reads ROOT/etc/passwd and ROOT/etc/group; missing files mean no accounts.
+    public static func load(root: String) -> SystemAccounts {
+        SystemAccounts(passwd: (try? ConfigText.read(RootedPath.join(root, "/etc/passwd"))) ?? "",
+                       group: (try? ConfigText.read(RootedPath.join(root, "/etc/group"))) ?? "")
+    }
+
+    /// The groups a user is in: the primary one and every group listing it.
+    public func groups(of user: User) -> Set<UInt32> {
+        var result: Set<UInt32> = [user.gid]
+        for (gid, names) in members where names.contains(user.name) { result.insert(gid) }
+        return result
+    }
+
+    public func userName(_ uid: UInt32) -> String { users.values.first { $0.uid == uid }?.name ?? String(uid) }
+    public func groupName(_ gid: UInt32) -> String { groupNames[gid] ?? String(gid) }
+
+    /// Whether `user` gets `want` (a mask of 4 read, 2 write, 1 execute) on a file
+    /// with this owner and mode, by the owner/group/other rule; root gets everything.
+    public func allows(_ user: User, _ want: UInt32, owner: FileOwner, mode: UInt32) -> Bool {
+        if user.uid == 0 { return true }
+        if user.uid == owner.uid { return (mode >> 6) & want == want }
+        if groups(of: user).contains(owner.gid) { return (mode >> 3) & want == want }
+        return mode & want == want
+    }
+}
+
+/// Paths of the system being checked, under `--root`.
+public enum RootedPath {
+    /// ROOT + PATH for an absolute PATH; `/` as root changes nothing.
+    public static func join(_ root: String, _ path: String) -> String {
+        guard root != "/", !root.isEmpty else { return path }
+        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
+        return base + (path.hasPrefix("/") ? path : "/" + path)
+    }
+}

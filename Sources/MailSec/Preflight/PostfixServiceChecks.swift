@@ -19,9 +19,11 @@ extension PreflightContext {
         var findings: [Finding] = []
         if let service {
             findings.append(.pass(id, "\(serviceWhere): \(service.name) \(service.type) … \(service.command) listens on \(port)"))
-        } else if let commented = commentedStanza(master) {
+        } else if let commented = commentedStanzas(master).first {
             let lines = Self.ranges(commented.lineNumbers)
-            findings.append(.fail(id, "the \(commented.service.name) service is commented out in \(masterPath) (lines \(lines))",
+            let others = commentedStanzas(master).dropFirst().map { "\($0.service.name) at lines \(Self.ranges($0.lineNumbers))" }
+            findings.append(.fail(id, "the \(commented.service.name) service is commented out in \(masterPath) (lines \(lines))"
+                                      + (others.isEmpty ? "" : "; also commented out: \(others.joined(separator: ", "))"),
                                   remedy: "uncomment lines \(lines) of \(masterPath) so they read:\n" + commented.uncommented.joined(separator: "\n")
                                       + "\n" + missingOverrides(in: commented.service) + "then: postfix reload"))
         } else {
@@ -41,12 +43,17 @@ extension PreflightContext {
         return findings + [wrapperModeFinding(), saslEnabledFinding(), clientRestrictionsFinding()]
     }
 
-    /// A commented-out stanza for the port, preferring one open to every address (`submissions`) over a loopback-only one.
-    func commentedStanza(_ master: PostfixMasterConfig) -> CommentedService? {
+    /// Commented-out stanzas for the port, the one to suggest first: open to every
+    /// address (not `127.0.0.1:submissions`), already in wrapper mode, and the
+    /// latest written, since an admin's own stanza comes after the stock ones.
+    func commentedStanzas(_ master: PostfixMasterConfig) -> [CommentedService] {
         let matching = master.commented.filter {
             $0.service.type == "inet" && $0.service.command == "smtpd" && Self.resolvePort($0.service.portName, services: services) == port
         }
-        return matching.first { $0.service.host == nil } ?? matching.first
+        func score(_ stanza: CommentedService) -> Int {
+            (stanza.service.host == nil ? 2 : 0) + (stanza.service.override("smtpd_tls_wrappermode")?.value == "yes" ? 1 : 0)
+        }
+        return matching.enumerated().sorted { (score($0.element), $0.offset) > (score($1.element), $1.offset) }.map(\.element)
     }
 
     /// The guide's overrides a commented stanza lacks, as lines to add after it.

@@ -30,7 +30,9 @@ public struct PostfixMainConfig: Sendable {
                                                    message: name.isEmpty ? "missing attribute name before '='" : "white space in attribute name: \"\(name)\""))
                 continue
             }
-            entries[name] = Entry(value: PostfixLogicalLines.trim(line.text[line.text.index(after: equals)...]), line: line.number)
+            // Postfix reads runs of white space (continuations included) as one space, as `postconf -n` shows.
+            let value = line.text[line.text.index(after: equals)...].split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+            entries[name] = Entry(value: value, line: line.number)
         }
     }
 
@@ -94,6 +96,7 @@ public struct PostfixMainConfig: Sendable {
         "command_directory": "/usr/sbin",
         "daemon_directory": "/usr/lib/postfix/sbin",
         "mail_owner": "postfix",
+        "mail_name": "Postfix",
         "compatibility_level": "0",
         "inet_interfaces": "all",
         "syslog_name": "${multi_instance_name?{$multi_instance_name}:{postfix}}",

@@ -115,6 +115,13 @@ public struct PostfixMasterConfig: Sendable {
         for (index, field) in [(2, "private"), (3, "unpriv"), (4, "chroot")] where !["y", "n", "-"].contains(tokens[index]) {
             return .failure("bad \(field) field \"\(tokens[index])\" for service \(tokens[0]); expected y, n or -")
         }
+        let wakeup = tokens[5].hasSuffix("?") ? String(tokens[5].dropLast()) : tokens[5]
+        guard wakeup == "-" || UInt(wakeup) != nil else {
+            return .failure("bad wakeup field \"\(tokens[5])\" for service \(tokens[0]); expected a number of seconds or -")
+        }
+        guard tokens[6] == "-" || UInt(tokens[6]) != nil else {
+            return .failure("bad maxproc field \"\(tokens[6])\" for service \(tokens[0]); expected a number or -")
+        }
         var overrides: [MasterService.Override] = []
         let arguments = Array(tokens[8...])
         var index = 0

@@ -21,7 +21,7 @@ extension PreflightContext {
             findings.append(.pass(id, "\(serviceWhere): \(service.name) \(service.type) … \(service.command) listens on \(port)"))
         } else if let commented = commentedStanzas(master).first {
             let lines = Self.ranges(commented.lineNumbers)
-            let others = commentedStanzas(master).dropFirst().map { "\($0.service.name) at lines \(Self.ranges($0.lineNumbers))" }
+            let others = commentedStanzas(master).dropFirst().map { "\($0.service.name) at line\($0.lineNumbers.count == 1 ? "" : "s") \(Self.ranges($0.lineNumbers))" }
             findings.append(.fail(id, "the \(commented.service.name) service is commented out in \(masterPath) (lines \(lines))"
                                       + (others.isEmpty ? "" : "; also commented out: \(others.joined(separator: ", "))"),
                                   remedy: "uncomment lines \(lines) of \(masterPath) so they read:\n" + commented.uncommented.joined(separator: "\n")

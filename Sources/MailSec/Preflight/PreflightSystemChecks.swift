@@ -108,7 +108,7 @@ extension PreflightContext {
             return [.fail(id, "\(shown): \(error)")]
         }
         let mechanisms = client.handshake.mechanisms.map(\.name)
-        var findings: [Finding] = [.pass(id, "\(shown) is Dovecot \(client.handshake.majorVersion).\(client.handshake.minorVersion)'s auth socket; mechanisms: \(mechanisms.joined(separator: " "))")]
+        var findings: [Finding] = [.pass(id, "\(shown) is Dovecot's auth socket (protocol \(client.handshake.majorVersion).\(client.handshake.minorVersion)); mechanisms: \(mechanisms.joined(separator: " "))")]
         guard let user = request.authUser, let password = request.password else { return findings }
         var authRequest = AuthRequest()
         authRequest.secured = true

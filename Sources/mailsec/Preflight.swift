@@ -66,6 +66,10 @@ struct PreflightCommand: ParsableCommand {
         guard warnDays >= 0 else { throw ValidationError("--warn-days must be 0 or more") }
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
         guard root.hasPrefix("/") else { throw ValidationError("--root must be an absolute path") }
+        if let host {
+            do { _ = try Hostname.normalize(host.hasSuffix(".") ? String(host.dropLast()) : host, field: "--host") }
+            catch let error as MailSecError { throw ValidationError(error.message) }
+        }
         if let target {
             do { _ = try ProbeTarget(parsing: target) } catch let error as MailSecError { throw ValidationError(error.message) }
         }

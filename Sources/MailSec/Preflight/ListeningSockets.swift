@@ -20,7 +20,7 @@ public struct ListeningSockets: Sendable {
         self.listeners = listeners
     }
 
-    /// The machine's listeners now; owners are found by matching socket inodes in /proc/PID/fd.
+    /// The machine's listeners now, without their owners (see `withOwners`).
     public static func current() -> ListeningSockets {
         var listeners: [Listener] = []
         for (file, isIPv6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
@@ -33,14 +33,21 @@ public struct ListeningSockets: Sendable {
                 listeners.append(Listener(address: decode(String(local[0]), isIPv6: isIPv6), port: port, inode: String(fields[9])))
             }
         }
-        let owners = socketOwners(Set(listeners.map(\.inode)))
-        for index in listeners.indices {
-            if let owner = owners[listeners[index].inode] {
-                listeners[index].pid = owner.pid
-                listeners[index].command = owner.command
-            }
-        }
         return ListeningSockets(listeners: listeners)
+    }
+
+    /// These listeners with the process holding each, found by matching socket
+    /// inodes in every /proc/PID/fd: a walk worth doing only for the few that matter.
+    public static func withOwners(_ listeners: [Listener]) -> [Listener] {
+        let owners = socketOwners(Set(listeners.map(\.inode)))
+        return listeners.map { listener in
+            var owned = listener
+            if let owner = owners[listener.inode] {
+                owned.pid = owner.pid
+                owned.command = owner.command
+            }
+            return owned
+        }
     }
 
     /// Listeners a client on this machine reaches at `host:port`: the exact address or a wildcard.

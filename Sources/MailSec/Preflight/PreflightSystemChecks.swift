@@ -222,7 +222,7 @@ extension PreflightContext {
         guard isLocal else {
             return findings + [.skip(id, "content_filter \(filter) points at another machine; preflight only looks at this one")]
         }
-        let listeners = ListeningSockets.current().listening(host: hostPart, port: portNumber)
+        let listeners = ListeningSockets.withOwners(ListeningSockets.current().listening(host: hostPart, port: portNumber))
         if let listener = listeners.first {
             let who = listener.command.map { " (\($0)\(listener.pid.map { ", pid \($0)" } ?? ""))" } ?? ""
             return findings + [.pass(id, "content_filter \(filter): \(listener.address):\(portNumber) is listening\(who)")]
@@ -235,7 +235,7 @@ extension PreflightContext {
 
     func portFindings() -> [Finding] {
         let id = "port"
-        let listeners = ListeningSockets.current().listening(port: port)
+        let listeners = ListeningSockets.withOwners(ListeningSockets.current().listening(port: port))
         guard !listeners.isEmpty else { return [.pass(id, "nothing listens on \(port) on this machine: Postfix's master can bind it")] }
         let others = listeners.filter { $0.command != "master" }
         guard let other = others.first else {

@@ -190,6 +190,12 @@ public enum SecureFileSystem {
         return contents
     }
 
+    /// A whole text file (a configuration file, a /proc table) as UTF-8, with
+    /// the same errors as `read`.
+    public static func readText(_ path: String, limit: Int = 16 << 20) throws -> String {
+        try read(path, limit: limit).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// A free backup name: `PATH.YYYYMMDD-HHMMSS.bak`, then `-1`, `-2`, ...
     static func backupPath(for path: String, now: Date) throws -> String {
         let stem = "\(path).\(UTCTime.compact(now))"

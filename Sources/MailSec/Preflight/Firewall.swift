@@ -42,7 +42,7 @@ public struct FirewallInspector: Sendable {
         return verdicts
     }
 
-    func read(_ path: String) -> String? { try? ConfigText.read(RootedPath.join(root, path)) }
+    func read(_ path: String) -> String? { try? SecureFileSystem.readText(RootedPath.join(root, path)) }
 
     /// Port numbers a rule's port word stands for: `465`, `400:500`, `400-500`, `smtps`.
     func ports(_ word: String) -> ClosedRange<Int>? {
@@ -123,7 +123,7 @@ public struct FirewallInspector: Sendable {
         var rules: [String: [(words: [String], line: Int)]] = [:]
         var table = "filter"
         for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: " \t\r")
+            let line = raw.trimmingWhitespace()
             if line.hasPrefix("*") { table = String(line.dropFirst()); continue }
             guard table == "filter" else { continue }
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
@@ -185,7 +185,7 @@ public struct FirewallInspector: Sendable {
         let remedy = "add to the input chain in \(file), before any drop/reject rule:\n  tcp dport \(port) accept\nthen: nft -f \(file) (or systemctl reload nftables)"
         var inInput = false, policy = "accept", found = false
         for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: " \t\r")
+            let line = (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingWhitespace()
             if line.hasPrefix("chain ") { inInput = false }
             if line.contains("hook input") {
                 inInput = true
@@ -238,13 +238,13 @@ public struct FirewallInspector: Sendable {
         var passes = false, blocks = false, passLine = 0
         var detail = ""
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { raw in
-            (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: " \t\r")
+            (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingWhitespace()
         }
         for (offset, line) in lines.enumerated() {
             let words = line.split(separator: " ").map(String.init)
             // A macro: `name = value` (pf's rules never start with an identifier followed by `=`).
             let parts = line.split(separator: "=", maxSplits: 1)
-            if parts.count == 2, let name = Optional(parts[0].trimmingCharacters(in: " \t")), !name.isEmpty, name.allSatisfy(PostfixExpansion.isNameCharacter) {
+            if parts.count == 2, case let name = parts[0].trimmingWhitespace(), !name.isEmpty, name.allSatisfy(PostfixExpansion.isNameCharacter) {
                 macros[name] = parts[1].trimmingCharacters(in: " \t\"")
                 continue
             }
@@ -278,7 +278,7 @@ public struct FirewallInspector: Sendable {
 
     static func keyValue(_ text: String, _ key: String) -> String? {
         for line in text.split(separator: "\n") {
-            let trimmed = line.trimmingCharacters(in: " \t\r")
+            let trimmed = line.trimmingWhitespace()
             guard trimmed.hasPrefix(key + "=") else { continue }
             return String(trimmed.dropFirst(key.count + 1)).trimmingCharacters(in: "\"' ")
         }
@@ -293,7 +293,7 @@ public struct FirewallInspector: Sendable {
             var attributes: [String: String] = [:]
             var rest = Substring(tag.dropFirst(name.count))
             while let equals = rest.firstIndex(of: "=") {
-                let key = rest[..<equals].trimmingCharacters(in: " \t\n")
+                let key = rest[..<equals].trimmingWhitespace()
                 let after = rest[rest.index(after: equals)...]
                 guard let quote = after.first, quote == "\"" || quote == "'" else { break }
                 let body = after.dropFirst()
@@ -307,29 +307,5 @@ public struct FirewallInspector: Sendable {
 
     static func xmlAttribute(in text: String, element: String, attribute: String) -> String? {
         xmlElements(in: text, named: element).first?[attribute]
-    }
-}
-
-extension StringProtocol {
-    /// Trims any of the characters in `set` from both ends.
-    func trimmingCharacters(in set: String) -> String {
-        let drop: (Character) -> Bool = { set.contains($0) }
-        return String(self.drop(while: drop).reversed().drop(while: drop).reversed())
-    }
-
-    /// Each of `characters` replaced by a space.
-    func replacingCharacters(_ characters: [Character]) -> String {
-        String(map { characters.contains($0) ? " " : $0 })
-    }
-
-    func replacingOccurrences(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return String(self) }
-        var result = ""
-        var rest = Substring(self)
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound] + replacement
-            rest = rest[range.upperBound...]
-        }
-        return result + rest
     }
 }

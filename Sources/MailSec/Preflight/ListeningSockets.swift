@@ -24,7 +24,7 @@ public struct ListeningSockets: Sendable {
     public static func current() -> ListeningSockets {
         var listeners: [Listener] = []
         for (file, isIPv6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-            guard let text = try? ConfigText.read(file) else { continue }
+            guard let text = try? SecureFileSystem.readText(file) else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 guard fields.count > 9, fields[3] == "0A" else { continue }
@@ -103,7 +103,7 @@ public struct ListeningSockets: Sendable {
                 guard link.hasPrefix("socket:["), link.hasSuffix("]") else { continue }
                 let inode = String(link.dropFirst(8).dropLast())
                 if inodes.contains(inode), owners[inode] == nil {
-                    let command = (try? ConfigText.read("/proc/\(name)/comm"))?.split(separator: "\n").first.map(String.init) ?? "?"
+                    let command = (try? SecureFileSystem.readText("/proc/\(name)/comm"))?.split(separator: "\n").first.map(String.init) ?? "?"
                     owners[inode] = (pid, command)
                 }
             }

@@ -67,6 +67,6 @@ public enum PostfixCheck {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         let text = String(decoding: output, as: UTF8.self).replacingOccurrences("\r", with: "")
-        return Outcome(status: exitStatus, output: PostfixLogicalLines.trim(text))
+        return Outcome(status: exitStatus, output: text.trimmingWhitespace())
     }
 }

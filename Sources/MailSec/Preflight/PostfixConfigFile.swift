@@ -45,25 +45,8 @@ enum PostfixLogicalLines {
                 lines.append(Line(text: String(physical), number: number))
             }
         }
-        for index in lines.indices { lines[index].text = trimTrailing(lines[index].text) }
+        // A logical line starts with non-blank text, so trimming only drops the trailing blanks.
+        for index in lines.indices { lines[index].text = lines[index].text.trimmingWhitespace() }
         return (lines, problems)
-    }
-
-    static func trimTrailing(_ text: String) -> String {
-        var result = Substring(text)
-        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
-        return String(result)
-    }
-
-    static func trim<S: StringProtocol>(_ text: S) -> String {
-        trimTrailing(String(text.drop { $0 == " " || $0 == "\t" }))
-    }
-}
-
-/// Reads a configuration file as text, with an error that names it.
-enum ConfigText {
-    static func read(_ path: String) throws -> String {
-        let bytes = try SecureFileSystem.read(path, limit: 16 << 20)
-        return bytes.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -24,7 +24,7 @@ public struct PostfixMainConfig: Sendable {
                                                    message: "missing '=' after attribute name: \"\(line.text)\""))
                 continue
             }
-            let name = PostfixLogicalLines.trim(line.text[..<equals])
+            let name = line.text[..<equals].trimmingWhitespace()
             guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "\t" }) else {
                 self.problems.append(ConfigProblem(file: path, line: line.number,
                                                    message: name.isEmpty ? "missing attribute name before '='" : "white space in attribute name: \"\(name)\""))
@@ -37,7 +37,7 @@ public struct PostfixMainConfig: Sendable {
     }
 
     public static func load(_ path: String, systemHostname: String = "localhost") throws -> PostfixMainConfig {
-        PostfixMainConfig(text: try ConfigText.read(path), path: path, systemHostname: systemHostname)
+        PostfixMainConfig(text: try SecureFileSystem.readText(path), path: path, systemHostname: systemHostname)
     }
 
     /// The value as written in main.cf, else Postfix's default, unexpanded (`postconf -h`).

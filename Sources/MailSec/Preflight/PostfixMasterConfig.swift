@@ -87,7 +87,7 @@ public struct PostfixMasterConfig: Sendable {
     }
 
     public static func load(_ path: String) throws -> PostfixMasterConfig {
-        PostfixMasterConfig(text: try ConfigText.read(path), path: path)
+        PostfixMasterConfig(text: try SecureFileSystem.readText(path), path: path)
     }
 
     /// The service with this name and type, as `postconf -M name/type` finds it.
@@ -135,9 +135,9 @@ public struct PostfixMasterConfig: Sendable {
             guard let equals = setting.firstIndex(of: "=") else {
                 return .failure("-o \(arguments[index]): missing '=' in service \(tokens[0])")
             }
-            let name = PostfixLogicalLines.trim(setting[..<equals])
+            let name = setting[..<equals].trimmingWhitespace()
             guard !name.isEmpty else { return .failure("-o \(arguments[index]): missing parameter name in service \(tokens[0])") }
-            overrides.append(MasterService.Override(name: name, value: PostfixLogicalLines.trim(setting[setting.index(after: equals)...]), line: lines.lowerBound))
+            overrides.append(MasterService.Override(name: name, value: setting[setting.index(after: equals)...].trimmingWhitespace(), line: lines.lowerBound))
         }
         return .success(MasterService(name: tokens[0], type: tokens[1], privateColumn: tokens[2], unprivileged: tokens[3], chroot: tokens[4],
                                       wakeup: tokens[5], maxProcesses: tokens[6], command: tokens[7], arguments: arguments,
@@ -203,7 +203,7 @@ public struct PostfixMasterConfig: Sendable {
                 continue
             }
             let body = String(line.dropFirst())
-            let trimmed = PostfixLogicalLines.trim(body)
+            let trimmed = body.trimmingWhitespace()
             if body.first == " " || body.first == "\t" {
                 if trimmed.hasPrefix("-"), current != nil {
                     current!.numbers.append(number)

@@ -151,8 +151,8 @@ struct PreflightContext {
             var buffer = [CChar](repeating: 0, count: 256)
             if gethostname(&buffer, buffer.count) == 0 { return String(cString: buffer) }
         }
-        let text = (try? ConfigText.read(RootedPath.join(root, "/etc/hostname"))) ?? ""
-        return text.split(separator: "\n").first.map { PostfixLogicalLines.trim($0) } ?? "localhost"
+        let text = (try? SecureFileSystem.readText(RootedPath.join(root, "/etc/hostname"))) ?? ""
+        return text.split(separator: "\n").first.map { $0.trimmingWhitespace() } ?? "localhost"
     }
 
     /// A path named in the configuration, read under the root.

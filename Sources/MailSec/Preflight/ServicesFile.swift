@@ -25,7 +25,7 @@ public struct ServicesFile: Sendable {
     }
 
     public static func load(_ path: String) throws -> ServicesFile {
-        ServicesFile(text: try ConfigText.read(path), path: path)
+        ServicesFile(text: try SecureFileSystem.readText(path), path: path)
     }
 
     /// The TCP entry a name or alias resolves to, as getservbyname(name, "tcp").
@@ -69,8 +69,8 @@ public struct SystemAccounts: Sendable {
 
     /// Reads ROOT/etc/passwd and ROOT/etc/group; missing files mean no accounts.
     public static func load(root: String) -> SystemAccounts {
-        SystemAccounts(passwd: (try? ConfigText.read(RootedPath.join(root, "/etc/passwd"))) ?? "",
-                       group: (try? ConfigText.read(RootedPath.join(root, "/etc/group"))) ?? "")
+        SystemAccounts(passwd: (try? SecureFileSystem.readText(RootedPath.join(root, "/etc/passwd"))) ?? "",
+                       group: (try? SecureFileSystem.readText(RootedPath.join(root, "/etc/group"))) ?? "")
     }
 
     /// The groups a user is in: the primary one and every group listing it.

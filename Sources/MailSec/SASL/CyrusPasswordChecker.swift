@@ -17,7 +17,7 @@ public struct CyrusConfiguration: Sendable {
         for directory in directories {
             let path = directory + "/" + app + ".conf"
             guard FileStatus(path: path) != nil else { continue }
-            let text = try SecureFileSystem.read(path).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            let text = try SecureFileSystem.readText(path)
             var options: [String: String] = [:]
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let trimmed = String(line).trimmingWhitespace()

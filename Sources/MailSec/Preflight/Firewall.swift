@@ -119,47 +119,58 @@ public struct FirewallInspector: Sendable {
     // MARK: iptables (iptables-save format)
 
     func iptables(_ text: String, file: String, chain start: String, reload: String) -> FirewallVerdict {
-        var policies: [String: String] = [:]
-        var rules: [String: [(words: [String], line: Int)]] = [:]
-        var table = "filter"
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingWhitespace()
-            if line.hasPrefix("*") { table = String(line.dropFirst()); continue }
-            guard table == "filter" else { continue }
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            if line.hasPrefix(":"), words.count >= 2 { policies[String(words[0].dropFirst())] = words[1] }
-            if words.first == "-A", words.count > 1 { rules[words[1], default: []].append((Array(words[2...]), offset + 1)) }
-        }
+        let table = IptablesTable(text)
         let acceptLine = "-A \(start) -p tcp -m state --state NEW -m tcp --dport \(port) -j ACCEPT"
         func remedy(before line: Int?) -> String {
             "add to \(file)\(line.map { " before line \($0)" } ?? " in the *filter table"):\n  \(acceptLine)\nthen: \(reload)"
         }
+        if let decision = decide(table, chain: start) {
+            return FirewallVerdict(platform: "iptables", file: file, allows: decision.allows, detail: decision.detail, remedy: remedy(before: decision.line))
+        }
+        let policy = table.policies[start] ?? "ACCEPT"
+        return FirewallVerdict(platform: "iptables", file: file, allows: policy == "ACCEPT",
+                               detail: "no rule decides \(port)/tcp; the \(start) policy is \(policy)", remedy: remedy(before: nil))
+    }
+
+    /// The *filter table of an iptables-save file: each chain's policy and rules.
+    struct IptablesTable {
+        var policies: [String: String] = [:]
+        var rules: [String: [(words: [String], line: Int)]] = [:]
+
+        init(_ text: String) {
+            var table = "filter"
+            for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = raw.trimmingWhitespace()
+                if line.hasPrefix("*") { table = String(line.dropFirst()); continue }
+                guard table == "filter" else { continue }
+                let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                if line.hasPrefix(":"), words.count >= 2 { policies[String(words[0].dropFirst())] = words[1] }
+                if words.first == "-A", words.count > 1 { rules[words[1], default: []].append((Array(words[2...]), offset + 1)) }
+            }
+        }
+    }
+
+    /// The rule that accepts or refuses the port, following jumps; nil when the chain runs out (its policy decides).
+    func decide(_ table: IptablesTable, chain start: String) -> (allows: Bool, detail: String, line: Int)? {
         var visited: Set<String> = []
-        // nil: fell off the end of the chain (RETURN to the caller).
-        func evaluate(_ chain: String) -> (Bool, String, Int?)? {
+        func evaluate(_ chain: String) -> (allows: Bool, detail: String, line: Int)? {
             guard visited.insert(chain).inserted else { return nil }
-            for rule in rules[chain] ?? [] {
-                guard matches(rule.words), let target = value(after: ["-j", "--jump"], in: rule.words) else {
-                    if let target = value(after: ["-g", "--goto"], in: rule.words), matches(rule.words) { return evaluate(target) }
-                    continue
-                }
+            for rule in table.rules[chain] ?? [] where matches(rule.words) {
+                if let target = value(after: ["-g", "--goto"], in: rule.words) { return evaluate(target) }
+                guard let target = value(after: ["-j", "--jump"], in: rule.words) else { continue }
+                let shown = rule.words.joined(separator: " ")
                 switch target {
-                case "ACCEPT": return (true, "line \(rule.line): \(rule.words.joined(separator: " "))", rule.line)
-                case "DROP", "REJECT": return (false, "line \(rule.line) \(target.lowercased())s it: \(rule.words.joined(separator: " "))", rule.line)
+                case "ACCEPT": return (true, "line \(rule.line): \(shown)", rule.line)
+                case "DROP", "REJECT": return (false, "line \(rule.line) \(target.lowercased())s it: \(shown)", rule.line)
                 case "RETURN": return nil
-                case "LOG", "ULOG", "NFLOG", "MARK", "CONNMARK": continue
                 default:
-                    if rules[target] != nil, let verdict = evaluate(target) { return verdict }
+                    // LOG, MARK and the like fall through; a user chain is entered.
+                    if table.rules[target] != nil, let decision = evaluate(target) { return decision }
                 }
             }
             return nil
         }
-        if let (allows, detail, line) = evaluate(start) {
-            return FirewallVerdict(platform: "iptables", file: file, allows: allows, detail: detail, remedy: remedy(before: line))
-        }
-        let policy = policies[start] ?? "ACCEPT"
-        return FirewallVerdict(platform: "iptables", file: file, allows: policy == "ACCEPT",
-                               detail: "no rule decides \(port)/tcp; the \(start) policy is \(policy)", remedy: remedy(before: nil))
+        return evaluate(start)
     }
 
     /// Whether an iptables rule matches a new TCP connection to the port from anywhere, on any interface but lo.
@@ -220,11 +231,8 @@ public struct FirewallInspector: Sendable {
         guard let config = read("/etc/ufw/ufw.conf"), Self.keyValue(config, "ENABLED")?.lowercased() == "yes" else { return nil }
         let remedy = "ufw allow \(port)/tcp"
         let file = "/etc/ufw/user.rules"
-        if let rules = read(file) {
-            let verdict = iptables("*filter\n" + rules, file: file, chain: "ufw-user-input", reload: "ufw reload")
-            if verdict.detail.hasPrefix("line") {
-                return FirewallVerdict(platform: "ufw", file: file, allows: verdict.allows, detail: verdict.detail, remedy: remedy)
-            }
+        if let rules = read(file), let decision = decide(IptablesTable(rules), chain: "ufw-user-input") {
+            return FirewallVerdict(platform: "ufw", file: file, allows: decision.allows, detail: decision.detail, remedy: remedy)
         }
         let policy = read("/etc/default/ufw").flatMap { Self.keyValue($0, "DEFAULT_INPUT_POLICY") } ?? "DROP"
         return FirewallVerdict(platform: "ufw", file: file, allows: policy == "ACCEPT",

@@ -39,12 +39,8 @@ public struct PreflightResult: Sendable {
 public enum Preflight {
     public static func run(_ request: PreflightRequest) -> PreflightResult {
         // postfix check spends most of its time waiting; run it beside the rest.
-        let parts = BoundedPool.map([false, true], concurrency: 2) { isPostfixCheck -> PreflightResult in
-            if isPostfixCheck { return PreflightResult(report: Report([postfixCheck(request)]), host: "") }
-            return offlineChecks(request)
-        }
-        var result = parts[0]
-        result.report.findings += parts[1].report.findings
+        var (result, checked) = BoundedPool.concurrently({ offlineChecks(request) }, { postfixCheck(request) })
+        result.report.add(checked)
         if let target = request.probe {
             var options = ProbeOptions()
             options.verifyHost = result.host

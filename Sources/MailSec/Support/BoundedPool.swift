@@ -23,4 +23,15 @@ public enum BoundedPool {
         group.wait()
         return results.withLock { stored in inputs.indices.map { stored[$0]! } }
     }
+
+    /// Runs two pieces of blocking work at once and returns both results.
+    public static func concurrently<A: Sendable, B: Sendable>(_ first: @escaping @Sendable () -> A,
+                                                             _ second: @escaping @Sendable () -> B) -> (A, B) {
+        let other = Mutex<B?>(nil)
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { other.withLock { $0 = second() } }
+        let mine = first()
+        group.wait()
+        return (mine, other.withLock { $0! })
+    }
 }

@@ -104,7 +104,8 @@ struct PreflightCommand: ParsableCommand {
         }
         if json {
             try JSONOutput.print(PreflightJSON(ok: report.ok, host: result.host, port: port, configDirectory: request.configDirectory,
-                                               service: result.service, checks: report.findings))
+                                               service: result.service.map { PreflightJSON.ServiceJSON(name: $0.name, file: result.masterConfigPath, line: $0.lines.lowerBound) },
+                                               checks: report.findings))
         } else {
             let renderer = HumanRenderer(showIDs: true)
             print(renderer.heading("SMTPS preflight for \(result.host):\(port) (\(request.configDirectory))"))
@@ -124,8 +125,15 @@ struct PreflightJSON: Encodable {
     let host: String
     let port: Int
     let configDirectory: String
-    let service: String?
+    let service: ServiceJSON?
     let checks: [Finding]
+
+    /// Where the SMTPS service is defined.
+    struct ServiceJSON: Encodable {
+        let name: String
+        let file: String
+        let line: Int
+    }
 
     enum CodingKeys: String, CodingKey {
         case ok, host, port, service, checks

@@ -22,6 +22,10 @@ import Testing
         #expect(messages(json, id: "port").contains("held by Postfix's master"))
         #expect(messages(json, id: "sasl-socket").contains("alice logged in"))
         #expect(json["host"] as? String == "mail.example.com", "the host defaults to myhostname")
+        let service = try #require(json["service"] as? [String: Any])
+        #expect(service["name"] as? String == String(postfix.smtps))
+        #expect(service["file"] as? String == postfix.config + "/master.cf")
+        #expect(service["line"] as? Int == 1)
     }
 
     @Test func wrongPasswordFailsTheSocketLoginAndTheProbeLogin() throws {

@@ -28,8 +28,9 @@ public struct PreflightRequest: Sendable {
 public struct PreflightResult: Sendable {
     public var report: Report
     public var host: String
-    /// The master.cf service found for the port, e.g. `smtps` at line 17.
-    public var service: String?
+    /// The master.cf service found for the port, and the file it is in.
+    public var service: MasterService?
+    public var masterConfigPath: String
     public var probe: ProbeResult?
 }
 
@@ -60,7 +61,6 @@ public enum Preflight {
     static func offlineChecks(_ request: PreflightRequest) -> PreflightResult {
         let context = PreflightContext.load(request)
         var report = Report(context.configFindings())
-        let service = context.service
         report.findings += context.serviceFindings()
         report.findings += context.servicesNameFindings()
         report.findings += context.tlsFileFindings()
@@ -68,7 +68,7 @@ public enum Preflight {
         report.findings += context.contentFilterFindings()
         report.findings += context.portFindings()
         report.findings += context.firewallFindings()
-        return PreflightResult(report: report, host: context.host, service: service.map { "\($0.name) (\(context.masterPath) line \($0.lines.lowerBound))" })
+        return PreflightResult(report: report, host: context.host, service: context.service, masterConfigPath: context.masterPath)
     }
 
     static func postfixCheck(_ request: PreflightRequest) -> Finding {

@@ -132,6 +132,20 @@ import Testing
         #expect(expanded == ["smtps/inet/smtpd_client_restrictions = permit_sasl_authenticated, reject"])
     }
 
+    @Test func eachOverrideKnowsItsPhysicalLine() throws {
+        let directories = try Self.directories()
+        let (directory, _) = try #require(directories.last)   // the awkward one
+        let master = try PostfixMasterConfig.load(directory + "/master.cf")
+        let ipv6 = try #require(master.service(named: "[::1]:smtps", type: "inet"))
+        #expect(ipv6.lines == 2...5, "a comment inside the entry does not end it")
+        #expect(ipv6.override("syslog_name")?.line == 2)
+        #expect(ipv6.override("smtpd_client_restrictions")?.line == 3)
+        #expect(ipv6.override("smtpd_tls_wrappermode")?.line == 5)
+        #expect(ipv6.override("smtpd_sasl_auth_enable")?.line == 5)
+        let amavis = try #require(master.service(named: "smtp-amavis", type: "unix"))
+        #expect(amavis.override("smtp_send_xforward_command")?.line == 10)
+    }
+
     @Test func errorsNameTheSameLineAsPostfix() throws {
         let directory = try TemporaryDirectory()
         try "myhostname = mail.example.com\n# fine\nsmtpd_banner\n  continued\nmydomain = example.com\n".write(toFile: directory.path + "/main.cf", atomically: true, encoding: .utf8)

@@ -22,6 +22,20 @@ enum PostfixLogicalLines {
         var text: String
         /// The physical line the logical line starts on.
         var number: Int
+        /// Where each physical line's part begins in `text` (in characters), and its number.
+        var parts: [(offset: Int, number: Int)]
+
+        init(text: String, number: Int, parts: [(offset: Int, number: Int)]? = nil) {
+            self.text = text
+            self.number = number
+            self.parts = parts ?? [(0, number)]
+        }
+
+        /// The physical lines it spans.
+        var numbers: ClosedRange<Int> { number...parts.last!.number }
+
+        /// The physical line of the character at `offset`.
+        func number(at offset: Int) -> Int { parts.last { $0.offset <= offset }?.number ?? number }
     }
 
     static func split(_ text: String, file: String) -> (lines: [Line], problems: [ConfigProblem]) {
@@ -40,6 +54,7 @@ enum PostfixLogicalLines {
                     continue
                 }
                 // Postfix keeps the continuation's leading white space and drops the newline.
+                lines[lines.count - 1].parts.append((lines[lines.count - 1].text.count, number))
                 lines[lines.count - 1].text += physical
             } else {
                 lines.append(Line(text: String(physical), number: number))

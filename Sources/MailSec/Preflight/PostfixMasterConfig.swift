@@ -64,26 +64,16 @@ public struct PostfixMasterConfig: Sendable {
 
     public init(text: String, path: String) {
         self.path = path
-        let physical = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let (lines, problems) = PostfixLogicalLines.split(text, file: path)
         self.problems = problems
-        for (position, line) in lines.enumerated() {
-            let last = (position + 1 < lines.count ? Self.lastContentLine(before: lines[position + 1].number, in: physical) : Self.lastContentLine(before: physical.count + 1, in: physical))
-            switch Self.parseService(line.text, lines: line.number...max(line.number, last)) {
-            case .success(var service):
-                // Each override's own physical line, for messages that point at it.
-                for index in service.overrides.indices {
-                    let name = service.overrides[index].name
-                    service.overrides[index].line = service.lines.first { number in
-                        let text = physical[number - 1]
-                        return !text.drop { $0 == " " || $0 == "\t" }.hasPrefix("#") && text.contains("-o") && text.contains(name)
-                    } ?? service.lines.lowerBound
-                }
-                services.append(service)
-            case .failure(let message): self.problems.append(ConfigProblem(file: path, line: line.number, message: message))
+        for line in lines {
+            do {
+                services.append(try Self.parseService(line))
+            } catch {
+                self.problems.append(ConfigProblem(file: path, line: line.number, message: error.message))
             }
         }
-        commented = Self.findCommented(physical)
+        commented = Self.findCommented(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
     }
 
     public static func load(_ path: String) throws -> PostfixMasterConfig {
@@ -95,103 +85,89 @@ public struct PostfixMasterConfig: Sendable {
         services.first { $0.name == name && $0.type == type }
     }
 
-    enum Parsed {
-        case success(MasterService)
-        case failure(String)
+    struct EntryError: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
     }
 
-    static func parseService(_ text: String, lines: ClosedRange<Int>) -> Parsed {
-        let tokens: [String]
-        switch tokenize(text) {
-        case .success(let list): tokens = list
-        case .failure(let message): return .failure(message)
-        }
+    static func parseService(_ line: PostfixLogicalLines.Line) throws(EntryError) -> MasterService {
+        let located = try tokenize(line.text)
+        let tokens = located.map(\.text)
         guard tokens.count >= 8 else {
-            return .failure("expected 8 fields (service type private unpriv chroot wakeup maxproc command), found \(tokens.count): \"\(text)\"")
+            throw EntryError("expected 8 fields (service type private unpriv chroot wakeup maxproc command), found \(tokens.count): \"\(line.text)\"")
         }
         guard types.contains(tokens[1]) else {
-            return .failure("unknown service type \"\(tokens[1])\" for service \(tokens[0]); expected inet, unix, unix-dgram, fifo or pass")
+            throw EntryError("unknown service type \"\(tokens[1])\" for service \(tokens[0]); expected inet, unix, unix-dgram, fifo or pass")
         }
         for (index, field) in [(2, "private"), (3, "unpriv"), (4, "chroot")] where !["y", "n", "-"].contains(tokens[index]) {
-            return .failure("bad \(field) field \"\(tokens[index])\" for service \(tokens[0]); expected y, n or -")
+            throw EntryError("bad \(field) field \"\(tokens[index])\" for service \(tokens[0]); expected y, n or -")
         }
         let wakeup = tokens[5].hasSuffix("?") ? String(tokens[5].dropLast()) : tokens[5]
         guard wakeup == "-" || UInt(wakeup) != nil else {
-            return .failure("bad wakeup field \"\(tokens[5])\" for service \(tokens[0]); expected a number of seconds or -")
+            throw EntryError("bad wakeup field \"\(tokens[5])\" for service \(tokens[0]); expected a number of seconds or -")
         }
         guard tokens[6] == "-" || UInt(tokens[6]) != nil else {
-            return .failure("bad maxproc field \"\(tokens[6])\" for service \(tokens[0]); expected a number or -")
+            throw EntryError("bad maxproc field \"\(tokens[6])\" for service \(tokens[0]); expected a number or -")
         }
         var overrides: [MasterService.Override] = []
-        let arguments = Array(tokens[8...])
+        let arguments = Array(located[8...])
         var index = 0
         while index < arguments.count {
             defer { index += 1 }
-            guard arguments[index] == "-o" else { continue }
+            guard arguments[index].text == "-o" else { continue }
             index += 1
-            guard index < arguments.count else { return .failure("-o without name=value in service \(tokens[0])") }
-            var setting = arguments[index]
-            if setting.hasPrefix("{") { setting = String(setting.dropFirst().dropLast()) }
-            guard let equals = setting.firstIndex(of: "=") else {
-                return .failure("-o \(arguments[index]): missing '=' in service \(tokens[0])")
-            }
+            guard index < arguments.count else { throw EntryError("-o without name=value in service \(tokens[0])") }
+            let written = arguments[index].text
+            let setting = written.hasPrefix("{") ? String(written.dropFirst().dropLast()) : written
+            guard let equals = setting.firstIndex(of: "=") else { throw EntryError("-o \(written): missing '=' in service \(tokens[0])") }
             let name = setting[..<equals].trimmingWhitespace()
-            guard !name.isEmpty else { return .failure("-o \(arguments[index]): missing parameter name in service \(tokens[0])") }
-            overrides.append(MasterService.Override(name: name, value: setting[setting.index(after: equals)...].trimmingWhitespace(), line: lines.lowerBound))
+            guard !name.isEmpty else { throw EntryError("-o \(written): missing parameter name in service \(tokens[0])") }
+            overrides.append(MasterService.Override(name: name, value: setting[setting.index(after: equals)...].trimmingWhitespace(),
+                                                    line: line.number(at: arguments[index].offset)))
         }
-        return .success(MasterService(name: tokens[0], type: tokens[1], privateColumn: tokens[2], unprivileged: tokens[3], chroot: tokens[4],
-                                      wakeup: tokens[5], maxProcesses: tokens[6], command: tokens[7], arguments: arguments,
-                                      overrides: overrides, lines: lines))
-    }
-
-    enum Tokens {
-        case success([String])
-        case failure(String)
+        return MasterService(name: tokens[0], type: tokens[1], privateColumn: tokens[2], unprivileged: tokens[3], chroot: tokens[4],
+                             wakeup: tokens[5], maxProcesses: tokens[6], command: tokens[7], arguments: arguments.map(\.text),
+                             overrides: overrides, lines: line.numbers)
     }
 
     /// Splits on white space; a `{` starts a token that runs to its matching `}`.
-    static func tokenize(_ text: String) -> Tokens {
-        var tokens: [String] = []
-        var current = ""
-        var depth = 0
-        for character in text {
+    /// Each token comes with the offset it starts at, for its physical line.
+    static func tokenize(_ text: String) throws(EntryError) -> [(text: String, offset: Int)] {
+        var tokens: [(text: String, offset: Int)] = []
+        var current = "", start = 0, depth = 0
+        for (offset, character) in text.enumerated() {
             if depth == 0, character == " " || character == "\t" {
-                if !current.isEmpty { tokens.append(current); current = "" }
+                if !current.isEmpty { tokens.append((current, start)); current = "" }
                 continue
             }
+            if current.isEmpty { start = offset }
             if character == "{" { depth += 1 }
             if character == "}" {
                 depth -= 1
-                if depth < 0 { return .failure("unexpected '}' in \"\(text)\"") }
+                if depth < 0 { throw EntryError("unexpected '}' in \"\(text)\"") }
             }
             current.append(character)
         }
-        if depth > 0 { return .failure("missing '}' in \"\(text)\"") }
-        if !current.isEmpty { tokens.append(current) }
-        return .success(tokens)
-    }
-
-    /// The last non-blank, non-comment physical line before line `next` (1-based).
-    static func lastContentLine(before next: Int, in physical: [String]) -> Int {
-        var number = next - 1
-        while number > 0 {
-            let trimmed = physical[number - 1].drop { $0 == " " || $0 == "\t" || $0 == "\r" }
-            if !trimmed.isEmpty, !trimmed.hasPrefix("#") { return number }
-            number -= 1
-        }
-        return 1
+        if depth > 0 { throw EntryError("missing '}' in \"\(text)\"") }
+        if !current.isEmpty { tokens.append((current, start)) }
+        return tokens
     }
 
     /// Commented-out stanzas: `#NAME TYPE ...` parsing as a service, followed
     /// by `#  -o ...` lines. Indented prose comments in between are skipped.
     static func findCommented(_ physical: [String]) -> [CommentedService] {
         var found: [CommentedService] = []
-        var current: (service: String, numbers: [Int], texts: [String])?
+        var current: (numbers: [Int], texts: [String])?
         func finish() {
             guard let stanza = current else { return }
             current = nil
-            let text = stanza.texts.joined(separator: " ")
-            if case .success(let service) = parseService(text, lines: stanza.numbers.first!...stanza.numbers.last!) {
+            // The stanza as the logical line it would be once uncommented.
+            var line = PostfixLogicalLines.Line(text: stanza.texts[0], number: stanza.numbers[0])
+            for (number, text) in zip(stanza.numbers, stanza.texts).dropFirst() {
+                line.parts.append((line.text.count, number))
+                line.text += text
+            }
+            if let service = try? parseService(line) {
                 found.append(CommentedService(service: service, lineNumbers: stanza.numbers, uncommented: stanza.texts))
             }
         }
@@ -212,8 +188,8 @@ public struct PostfixMasterConfig: Sendable {
                 continue
             }
             finish()
-            if case .success(let list) = tokenize(trimmed), list.count >= 8, types.contains(list[1]) {
-                current = (list[0], [number], [trimmed])
+            if let list = try? tokenize(trimmed), list.count >= 8, types.contains(list[1].text) {
+                current = ([number], [trimmed])
             }
         }
         finish()

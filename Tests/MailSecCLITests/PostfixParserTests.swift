@@ -122,8 +122,12 @@ import Testing
     }
 
     @Test func overridesExpandLikePostfix() throws {
-        let directories = try Self.directories()
-        let (directory, _) = directories[5]
+        // An override that refers to a main.cf parameter, as Debian's master.cf suggests ($mua_client_restrictions).
+        var tree = PreflightTree()
+        tree.mainExtra = ["mua_client_restrictions = permit_sasl_authenticated, reject"]
+        tree.overrides[3] = "smtpd_client_restrictions=$mua_client_restrictions"
+        let root = try TemporaryDirectory()
+        let directory = try tree.build(in: root) + "/etc/postfix"
         let main = try PostfixMainConfig.load(directory + "/main.cf")
         let master = try PostfixMasterConfig.load(directory + "/master.cf")
         let service = try #require(master.service(named: "smtps", type: "inet"))

@@ -21,7 +21,7 @@ public struct PreflightRequest: Sendable {
     public init() {}
 
     public var configDirectory: String { postfixDirectory ?? RootedPath.join(root, "/etc/postfix") }
-    var isLiveSystem: Bool { root == "/" || root.isEmpty }
+    var isLiveSystem: Bool { RootedPath.isLiveSystem(root) }
 }
 
 /// The findings, the host they were checked for, and the probe's extras.
@@ -143,7 +143,7 @@ struct PreflightContext {
 
     /// gethostname() on the live system; the copied tree's /etc/hostname under --root.
     static func systemHostname(root: String) -> String {
-        if root == "/" || root.isEmpty {
+        if RootedPath.isLiveSystem(root) {
             var buffer = [CChar](repeating: 0, count: 256)
             if gethostname(&buffer, buffer.count) == 0 { return String(cString: buffer) }
         }

@@ -95,9 +95,12 @@ public struct SystemAccounts: Sendable {
 
 /// Paths of the system being checked, under `--root`.
 public enum RootedPath {
+    /// Whether `root` is this machine's own file tree rather than a copy.
+    public static func isLiveSystem(_ root: String) -> Bool { root == "/" || root.isEmpty }
+
     /// ROOT + PATH for an absolute PATH; `/` as root changes nothing.
     public static func join(_ root: String, _ path: String) -> String {
-        guard root != "/", !root.isEmpty else { return path }
+        guard !isLiveSystem(root) else { return path }
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         return base + (path.hasPrefix("/") ? path : "/" + path)
     }

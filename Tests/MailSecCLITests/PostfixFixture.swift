@@ -117,24 +117,9 @@ final class PostfixFixture: Sendable {
         for port in ports { try Self.waitForListener(port) }
     }
 
-    /// Ports the kernel hands out as free right now.
+    /// Ports the kernel hands out as free right now (all held at once, so they differ).
     static func freePorts(_ count: Int) throws -> [UInt16] {
-        var sockets: [Int32] = []
-        defer { sockets.forEach { close($0) } }
-        var ports: [UInt16] = []
-        for _ in 0..<count {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-            sockets.append(descriptor)
-            ports.append(UInt16(bigEndian: address.sin_port))
-        }
-        return ports
+        try (0..<count).map { _ in try Listener() }.map(\.port)
     }
 
     static func waitForListener(_ port: UInt16) throws {

@@ -21,6 +21,8 @@ struct PreflightTree {
     var keyMode: mode_t = 0o600
     var encryptKey = false
     var socket = Socket.dovecot
+    /// The mode of var/spool/postfix/private (Postfix makes it 0700 postfix:root).
+    var privateDirectoryMode: mode_t = 0o755
     var firewall = Firewall.firewalld(open: true)
     /// Adds `content_filter=smtp-amavis:[127.0.0.1]:PORT` and the smtp-amavis transport.
     var contentFilterPort: UInt16?
@@ -95,6 +97,7 @@ struct PreflightTree {
         case .missing: break
         case .regularFile: try "".write(toFile: socketPath, atomically: true, encoding: .utf8)
         }
+        chmod(root + "/var/spool/postfix/private", privateDirectoryMode)
         try writeFirewall(root: root)
         return root
     }

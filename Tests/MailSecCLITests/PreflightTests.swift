@@ -44,6 +44,7 @@ import Testing
         Case(name: "encrypted key", failing: ["tls-files"], mentions: ["encrypted"]) { $0.encryptKey = true },
         Case(name: "certificate for another host", failing: ["tls-files"], mentions: ["hostname: smtp.other.example"]) { $0.mainExtra = ["myhostname = smtp.other.example", "smtpd_tls_cert_file = /etc/pki/tls/certs/mail.example.com.crt", "smtpd_tls_key_file = /etc/pki/tls/private/mail.example.com.key"] },
         Case(name: "no Dovecot socket at private/auth", failing: ["sasl-socket"], mentions: ["var/spool/postfix/private/auth", "unix_listener"]) { $0.socket = .missing },
+        Case(name: "private/ closed to the postfix user", failing: ["sasl-socket"], mentions: ["postfix cannot reach", "var/spool/postfix/private is 0700 root:root"]) { $0.privateDirectoryMode = 0o700 },
         Case(name: "a file, not a socket", failing: ["sasl-socket"], mentions: ["not a socket"]) { $0.socket = .regularFile },
         Case(name: "firewalld zone without smtps", failing: ["firewall"], mentions: ["<service name=\"smtps\"/>", "firewall-cmd --complete-reload"]) { $0.firewall = .firewalld(open: false) },
         Case(name: "/etc/sysconfig/iptables closed", failing: ["firewall"], mentions: ["--dport 465 -j ACCEPT", "before line 10"]) { $0.firewall = .iptables(file: "/etc/sysconfig/iptables", open: false) },

@@ -136,7 +136,7 @@ extension PreflightContext {
         // Directories above --root belong to this machine, not to the checked tree.
         let top = request.isLiveSystem ? "/" : root
         var directory = SecureFileSystem.directory(of: path)
-        while directory != "/" && !directory.isEmpty && directory.count >= top.count && directory != top {
+        while directory.hasPrefix(top) && directory != top && directory != "/" {
             if let info = FileStatus(path: directory), !accounts.allows(user, 1, owner: info.owner, mode: UInt32(info.mode)) {
                 return .fail("sasl-socket", "\(owner) cannot reach \(path): \(directory) is \(info.octalMode) \(accounts.userName(info.owner.uid)):\(accounts.groupName(info.owner.gid))",
                              remedy: "chmod o+x \(directory)  (or give \(owner) group access to it)")

@@ -96,4 +96,24 @@ static inline int mailsec_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int versio
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
 }
 
+// A BIO of our own carries TLS records over MailSec's socket (send with
+// MSG_NOSIGNAL, deadlines, TCP_QUICKACK) instead of OpenSSL's socket BIO,
+// which calls write(2) and so raises SIGPIPE when the peer has gone. The
+// retry flags it must set are macros over BIO_set_flags / BIO_clear_flags.
+static inline void mailsec_BIO_set_retry_read(BIO *bio) {
+    BIO_set_retry_read(bio);
+}
+static inline void mailsec_BIO_set_retry_write(BIO *bio) {
+    BIO_set_retry_write(bio);
+}
+static inline void mailsec_BIO_clear_retry_flags(BIO *bio) {
+    BIO_clear_retry_flags(bio);
+}
+
+// ERR_GET_REASON is an inline function in OpenSSL 3 but a macro in 1.1; one
+// name for both, so TLS failures are told apart by reason code, not text.
+static inline int mailsec_ERR_GET_REASON(unsigned long code) {
+    return ERR_GET_REASON(code);
+}
+
 #endif

@@ -125,15 +125,16 @@ struct AuthTest: ParsableCommand {
         case saslauthd(SaslauthdClient)
 
         /// Runs the checks through whichever backend this is.
-        func check<Credentials: Sequence>(_ credentials: Credentials, concurrency: Int, onResult: (BatchResult) -> Void) throws
+        func check<Credentials: Sequence>(_ credentials: Credentials, concurrency: Int, onResult: (BatchResult) -> Void) throws -> BatchOutcome
             where Credentials.Element == BatchCredential {
             switch self {
             case .dovecot(let client, let request):
-                try client.check(credentials, request: request, concurrency: concurrency, onResult: onResult)
+                return try client.check(credentials, request: request, concurrency: concurrency, onResult: onResult)
             case .cyrus(let checker):
                 checker.check(credentials, onResult: onResult)
+                return BatchOutcome()
             case .saslauthd(let client):
-                try client.check(credentials, concurrency: concurrency, onResult: onResult)
+                return try client.check(credentials, concurrency: concurrency, onResult: onResult)
             }
         }
     }
@@ -177,8 +178,9 @@ struct AuthTest: ParsableCommand {
             // Ask for the password before connecting, so no timeout runs while the user types.
             let pass = try secret.read(argument: password, for: user)
             let backend = try makeBackend()
-            var verdict: AuthVerdict!
-            try backend.check([BatchCredential(line: 1, user: user, password: pass)], concurrency: 1) { verdict = $0.verdict }
+            var answer: AuthVerdict?
+            let outcome = try backend.check([BatchCredential(line: 1, user: user, password: pass)], concurrency: 1) { answer = $0.verdict }
+            guard let verdict = answer else { throw outcome.stopReason ?? MailSecError(.io, "no verdict") }
             let origin = describe(backend)
             if json {
                 var output = SingleVerdictJSON(user: user, verdict: verdict, socket: origin.socket, mechanism: origin.mechanism, service: service)
@@ -255,7 +257,7 @@ struct AuthTest: ParsableCommand {
             let progress = BatchProgress(enabled: Terminal.stderrIsTerminal, total: reader.totalBytes)
             let renderer = HumanRenderer()
             let started = Date()
-            try backend.check(reader, concurrency: concurrency) { result in
+            let outcome = try backend.check(reader, concurrency: concurrency) { result in
                 summary.count(result.verdict.outcome)
                 if json {
                     print((try? JSONOutput.encode(BatchLineJSON(result), pretty: false)) ?? "{}")
@@ -267,18 +269,22 @@ struct AuthTest: ParsableCommand {
                 progress.update(done: summary.total, failed: summary.rejected + summary.temporary, bytes: reader.bytesRead)
             }
             progress.clear()
+            summary.unchecked = outcome.unchecked
             let seconds = max(Date().timeIntervalSince(started), 0.001)
             let rate = Int(Double(summary.total) / seconds)
-            let line = "\(summary.total) checked in \(Self.duration(seconds * 1000)) (\(rate) per second): \(summary.accepted) accepted, \(summary.rejected) rejected, \(summary.temporary) undecided" + (summary.malformed > 0 ? ", \(summary.malformed) malformed lines skipped" : "")
-            if json { Terminal.printError(line) } else { print(line) }
+            var line = "\(summary.total) checked in \(Self.duration(seconds * 1000)) (\(rate) per second): \(summary.accepted) accepted, \(summary.rejected) rejected, \(summary.temporary) undecided" + (summary.malformed > 0 ? ", \(summary.malformed) malformed lines skipped" : "")
+            if let reason = outcome.stopReason {
+                line += "; \(outcome.unchecked) not checked: \(reason.message)"
+            }
+            if json { Terminal.printError(line) } else { print(TextSanitizer.escaped(line)) }
         }
-        if summary.temporary > 0 || summary.malformed > 0 { throw ExitStatus.couldNotRun }
+        if summary.temporary > 0 || summary.malformed > 0 || summary.unchecked > 0 { throw ExitStatus.couldNotRun }
         if summary.rejected > 0 { throw ExitStatus.failed }
     }
 }
 
 struct BatchSummary {
-    var accepted = 0, rejected = 0, temporary = 0, malformed = 0
+    var accepted = 0, rejected = 0, temporary = 0, malformed = 0, unchecked = 0
     var total: Int { accepted + rejected + temporary }
 
     mutating func count(_ outcome: AuthVerdict.Outcome) {

@@ -86,7 +86,7 @@ struct PreflightCommand: ParsableCommand {
             request.host = host
             request.port = port
             request.warnDays = warnDays
-            request.timeout = timeout
+            request.timeout = .seconds(timeout)
             if let caFile { request.trust = .file(caFile); _ = try TrustStore(.file(caFile)) }
             if let authUser {
                 request.authUser = authUser

@@ -51,6 +51,15 @@ struct Probe: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds allowed for each network step.", valueName: "seconds"))
     var timeout: Double = 10
 
+    @Option(name: .customLong("overall-timeout"), help: ArgumentHelp("Seconds allowed for the whole probe of one target (default: 3 x --timeout).", valueName: "seconds"))
+    var overallTimeout: Double?
+
+    @Option(help: ArgumentHelp("Connect from this local address (as swaks --local-interface).", valueName: "address"))
+    var source: String?
+
+    @Flag(name: .customLong("insecure-auth"), help: "Log in even when the certificate does not verify (the password may reach whoever is in the middle).")
+    var insecureAuth = false
+
     @Option(name: .customLong("warn-days"), help: "Warn when the certificate expires within this many days.")
     var warnDays = 30
 
@@ -70,6 +79,9 @@ struct Probe: ParsableCommand {
         if json && nagios { throw ValidationError("give --json or --nagios, not both") }
         if let mode, ProbeTarget.Mode(rawValue: mode) == nil { throw ValidationError("--mode must be implicit, starttls or plain") }
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
+        if let overallTimeout, !(overallTimeout > 0 && overallTimeout <= 3600) { throw ValidationError("--overall-timeout must be between 0 and 3600 seconds") }
+        if let source, IPAddress.normalize(source) == nil { throw ValidationError("--source \(TextSanitizer.quoted(source)) is not an IP address") }
+        do { try ProbeOptions.validateEHLO(ehlo) } catch let error as MailSecError { throw ValidationError(error.message) }
         guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1024") }
         for target in targets {
             do { _ = try ProbeTarget(parsing: target) } catch let error as MailSecError { throw ValidationError(error.message) }
@@ -87,7 +99,10 @@ struct Probe: ParsableCommand {
             options.ehloName = ehlo
             options.mechanism = mech
             options.checkRelay = checkRelay
-            options.timeout = timeout
+            options.timeout = .seconds(timeout)
+            options.overallTimeout = overallTimeout.map { .seconds($0) }
+            options.source = source
+            options.allowUnverifiedAuth = insecureAuth
             options.warnDays = warnDays
             if let authUser {
                 options.authUser = authUser

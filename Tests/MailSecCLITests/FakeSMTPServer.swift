@@ -11,13 +11,19 @@ final class FakeSMTPServer {
         case endlessLine = "endless-line"
         case garbageTLS = "garbage-tls"
         case closeMidHandshake = "close-mid-handshake"
+        /// TLS, the banner, then close_notify and close: a graceful end at the worst moment.
+        case tlsCloseAfterBanner = "tls-close-after-banner"
+        /// TLS, the banner, then a TCP reset.
+        case tlsResetAfterBanner = "tls-reset-after-banner"
+        /// TLS, the banner, 421 to EHLO, then a close without close_notify (what an overloaded Postfix does).
+        case tls421 = "tls-421"
     }
 
     let port: UInt16
     private let process: SpawnedProcess
 
     private static let script = #"""
-    import socket, ssl, sys, time, threading
+    import socket, ssl, struct, sys, time, threading
     mode, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -61,6 +67,18 @@ final class FakeSMTPServer {
                 time.sleep(2)
             elif mode == "close-mid-handshake":
                 conn.recv(4096)
+            elif mode in ("tls-close-after-banner", "tls-reset-after-banner", "tls-421"):
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(cert, key)
+                conn = context.wrap_socket(conn, server_side=True)
+                conn.sendall(b"220 fake.example.com ESMTP\r\n")
+                if mode == "tls-421":
+                    conn.recv(4096)
+                    conn.sendall(b"421 4.3.2 Service shutting down, closing transmission channel\r\n")
+                if mode == "tls-close-after-banner":
+                    conn = conn.unwrap()
+                elif mode == "tls-reset-after-banner":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         finally:
             conn.close()
 

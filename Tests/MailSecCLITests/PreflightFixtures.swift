@@ -7,7 +7,7 @@ import Testing
 /// the Dovecot socket (a link to the test Dovecot's real one) and a firewall.
 /// Each property is one thing a guide can get wrong.
 struct PreflightTree {
-    enum Socket { case dovecot, missing, regularFile }
+    enum Socket { case dovecot, missing, regularFile, link(String) }
     enum Firewall { case none, firewalld(open: Bool), iptables(file: String, open: Bool), pf(open: Bool), nftables(open: Bool), ufw(open: Bool) }
 
     var port = 465
@@ -96,6 +96,7 @@ struct PreflightTree {
         case .dovecot: try manager.createSymbolicLink(atPath: socketPath, withDestinationPath: DovecotFixture.shared.socket)
         case .missing: break
         case .regularFile: try "".write(toFile: socketPath, atomically: true, encoding: .utf8)
+        case .link(let target): try manager.createSymbolicLink(atPath: socketPath, withDestinationPath: target)
         }
         chmod(root + "/var/spool/postfix/private", privateDirectoryMode)
         try writeFirewall(root: root)

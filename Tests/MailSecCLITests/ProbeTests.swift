@@ -166,6 +166,31 @@ import Testing
         #expect(failed == ["tls-handshake"])
     }
 
+    /// A peer that hangs up must be a failed check, never SIGPIPE (exit 141, no output).
+    @Test(arguments: [FakeSMTPServer.Behaviour.tlsCloseAfterBanner, .tlsResetAfterBanner, .tls421])
+    func aPeerThatHangsUpIsAFailedCheckNotADeadProcess(_ behaviour: FakeSMTPServer.Behaviour) throws {
+        let server = try FakeSMTPServer(behaviour)
+        let target = "smtps://127.0.0.1:\(server.port)"
+        let trust = ["--ca-file", VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com", "--timeout", "2"]
+        // Two targets in one run: the second must still be reported after the first hangs up.
+        for _ in 0..<3 {
+            let result = try mailsec(arguments: ["probe", "--json"] + trust + [target, target])
+            #expect(result.status == 1, "exit \(result.status): \(result.stderr)")
+            let array = try #require((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]])
+            #expect(array.count == 2)
+            let checks = (array.first?["checks"] as? [[String: Any]]) ?? []
+            let failedIDs = Set(checks.filter { $0["status"] as? String == "fail" }.compactMap { $0["id"] as? String })
+            // A reset may overtake the banner (the kernel then drops what was unread): banner or EHLO fails, exactly one.
+            let expected: Set<Set<String>> = behaviour == .tlsResetAfterBanner ? [["ehlo"], ["banner"]] : [["ehlo"]]
+            #expect(expected.contains(failedIDs), "\(checks)")
+            if behaviour == .tls421 {
+                #expect(message(checks, "ehlo").contains("421"), "\(checks)")
+            }
+        }
+        let nagios = try mailsec(arguments: ["probe", "--nagios"] + trust + [target])
+        #expect(nagios.status == 2 && nagios.stdout.hasPrefix("MAILSEC CRITICAL"), "exit \(nagios.status)")
+    }
+
     @Test func aCloseMidHandshakeFailsTheHandshake() throws {
         let (failed, checks) = try probe(.closeMidHandshake, "smtps")
         #expect(failed == ["tls-handshake"])

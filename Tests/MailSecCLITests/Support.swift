@@ -11,12 +11,15 @@ struct RunResult {
 /// Runs `executable` with `arguments`, optionally feeding `input` on stdin.
 /// posix_spawn, poll and waitpid directly: Foundation's Process can miss a
 /// child's exit on Linux and hang the whole test run.
+/// A child still running after `timeout` seconds is killed (its status is then
+/// 137): a regression that hangs fails its test instead of stalling the run.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
+func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String]? = nil,
+         timeout: Double = 300) throws -> RunResult {
     let child = try SpawnedProcess(executable, arguments, environment: environment, capture: true)
     if let input { child.write(Array(input.utf8)) }
     child.closeInput()
-    let (stdout, stderr) = child.readToEnd()
+    let (stdout, stderr) = child.readToEnd(timeout: timeout)
     let status = child.wait()
     return RunResult(status: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
 }
@@ -100,14 +103,22 @@ final class SpawnedProcess: @unchecked Sendable {
         if input >= 0 { close(input); input = -1 }
     }
 
-    /// Reads stdout and stderr together until both end, so neither pipe can fill and block the child.
-    func readToEnd() -> ([UInt8], [UInt8]) {
+    /// Reads stdout and stderr together until both end, so neither pipe can fill and block the child;
+    /// kills the child once `timeout` seconds have passed.
+    func readToEnd(timeout: Double = 300) -> ([UInt8], [UInt8]) {
         var collected: [Int32: [UInt8]] = [output: [], errors: []]
         var open = [output, errors]
         var chunk = [UInt8](repeating: 0, count: 65_536)
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(timeout * 1000)))
         while !open.isEmpty {
             var pollers = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            if poll(&pollers, nfds_t(pollers.count), -1) < 0 { if errno == EINTR { continue }; break }
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else {
+                kill(pid, SIGKILL)
+                break
+            }
+            let milliseconds = Int32(min(left.components.seconds * 1000 + 1, 60_000))
+            if poll(&pollers, nfds_t(pollers.count), milliseconds) < 0 { if errno == EINTR { continue }; break }
             for poller in pollers where poller.revents != 0 {
                 let count = Glibc.read(poller.fd, &chunk, chunk.count)
                 if count > 0 {
@@ -152,12 +163,12 @@ let mailsecPath: String = {
 }()
 
 @discardableResult
-func mailsec(_ arguments: String..., input: String? = nil) throws -> RunResult {
-    try run(mailsecPath, arguments, input: input)
+func mailsec(_ arguments: String..., input: String? = nil, timeout: Double = 300) throws -> RunResult {
+    try run(mailsecPath, arguments, input: input, timeout: timeout)
 }
 
-func mailsec(arguments: [String], input: String? = nil) throws -> RunResult {
-    try run(mailsecPath, arguments, input: input)
+func mailsec(arguments: [String], input: String? = nil, timeout: Double = 300) throws -> RunResult {
+    try run(mailsecPath, arguments, input: input, timeout: timeout)
 }
 
 /// A fresh directory, removed when the value is released.

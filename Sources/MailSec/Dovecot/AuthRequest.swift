@@ -71,10 +71,17 @@ public struct AuthVerdict: Sendable {
     /// Time from sending the request to the final reply.
     public var milliseconds: Double
 
-    /// An explanation when the answer took longer than a healthy lookup does.
+    /// An explanation when an answer took longer than a healthy lookup does.
+    /// A request that got no answer at all (a timeout, a dropped connection)
+    /// has its reason already; Dovecot's delays do not explain it.
     public var slowness: String? {
-        guard milliseconds > 2_000 else { return nil }
-        var text = "Dovecot took \(Int(milliseconds / 1000)) s: it delays every failure by auth_failure_delay (2 s), and repeated failures from the same rip add a penalty of up to 15 s (mailsec's --no-penalty skips it)."
+        guard milliseconds > 2_000, code != "timeout", code != "disconnected" else { return nil }
+        var text: String
+        if outcome == .rejected {
+            text = "Dovecot took \(Int(milliseconds / 1000)) s: it delays every failure by auth_failure_delay (2 s), and repeated failures from the same rip add a penalty of up to 15 s (mailsec's --no-penalty skips it)."
+        } else {
+            text = "Dovecot took \(Int(milliseconds / 1000)) s to answer: a slow passdb (LDAP, SQL) or an overloaded auth process; see doveadm log errors."
+        }
         if milliseconds > 10_000 {
             text += " Postfix gives up after 10 s and answers the client 454 4.7.0 Temporary authentication failure."
         }

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// A mechanism Dovecot offers, with its flags (plaintext, dictionary, active, forward-secrecy, mutual-auth, private...).
@@ -20,27 +15,51 @@ public struct DovecotHandshake: Sendable {
     public var connectionID: String?
 }
 
+/// How a batch ended: with a verdict for every credential, or with some left
+/// unchecked (counted, never silently dropped) and why.
+public struct BatchOutcome: Sendable {
+    /// Credentials that got no verdict because checking had to stop.
+    public var unchecked = 0
+    /// Why checking stopped early, when it did.
+    public var stopReason: MailSecError?
+
+    public init(unchecked: Int = 0, stopReason: MailSecError? = nil) {
+        self.unchecked = unchecked
+        self.stopReason = stopReason
+    }
+
+    /// Counts what is left in `source` as unchecked (streaming: nothing is kept).
+    mutating func giveUp<Source: IteratorProtocol>(_ source: inout Source, because reason: MailSecError) {
+        while source.next() != nil { unchecked += 1 }
+        stopReason = reason
+    }
+}
+
 /// A client of Dovecot's auth-client socket, speaking to it as Postfix does
 /// (`smtpd_sasl_type = dovecot`). Requests are pipelined over one connection.
 public final class DovecotAuthClient {
     public let address: SocketAddress
     public private(set) var handshake: DovecotHandshake
-    let timeout: Double
-    private var socket: LineSocket
+    let timeout: Duration
+    private var connection: (socket: Socket, reader: LineReader)
     private var nextID: UInt32 = 1
+
+    /// Handshakes longer than this are not Dovecot's (it offers a dozen mechanisms).
+    static let maximumHandshakeLines = 1_000
 
     /// Connects and completes the handshake. We send our VERSION and CPID at
     /// once: Dovecot 2.3 speaks first and reads them later, 2.4 waits for them.
-    public init(address: SocketAddress, timeout: Double = 10) throws {
+    public init(address: SocketAddress, timeout: Duration = .seconds(10)) throws {
         self.address = address
         self.timeout = timeout
-        (socket, handshake) = try Self.connect(address, timeout: timeout)
+        (connection, handshake) = try Self.connect(address, timeout: timeout)
     }
 
-    private static func connect(_ address: SocketAddress, timeout: Double) throws -> (LineSocket, DovecotHandshake) {
-        let socket: LineSocket
+    private static func connect(_ address: SocketAddress, timeout: Duration) throws -> ((Socket, LineReader), DovecotHandshake) {
+        let deadline = Deadline.after(timeout)
+        let socket: Socket
         do {
-            socket = try LineSocket(connectingTo: address, timeout: timeout, maximumLineLength: AuthProtocolLine.maximumLength, peerName: "Dovecot")
+            socket = try Socket.connect(to: address, deadline: deadline, peerName: "Dovecot")
         } catch var error as MailSecError {
             if error.code == .fileNotFound, case .unix(let path) = address {
                 error.remedy = """
@@ -56,64 +75,32 @@ public final class DovecotAuthClient {
             }
             throw error
         }
-        let deadline = Date().addingTimeInterval(timeout)
+        let reader = LineReader(stream: socket, maximumLineLength: AuthProtocolLine.maximumLength)
         let hello = "VERSION\t1\t2\nCPID\t\(getpid())\n"
         try Array(hello.utf8).withUnsafeBytes { try socket.write($0, deadline: deadline) }
-
-        var handshake = DovecotHandshake(majorVersion: 0, minorVersion: 0, mechanisms: [])
-        var sawVersion = false
+        var state = DovecotHandshakeParser(address: address)
         while true {
             let line: [UInt8]?
             do {
-                line = try socket.readLine(deadline: deadline)
-            } catch let error as MailSecError where error.message.hasPrefix("timed out") {
-                throw MailSecError(.io, "\(address): no complete handshake within \(Int(timeout)) s" + (sawVersion ? "" : " (nothing was said)"),
+                line = try reader.readLine(deadline: deadline)
+            } catch let error as MailSecError where error.code == .timeout {
+                throw MailSecError(.timeout, "\(address): no complete handshake within \(timeout.shortDescription)" + (state.sawVersion ? "" : " (nothing was said)"),
                                    remedy: "check that this is Dovecot's auth-client socket and that Dovecot is healthy (doveadm log errors)")
             }
             guard let line else {
-                throw MailSecError(.io, "\(address): Dovecot closed the connection during the handshake" + (sawVersion ? "" : " before saying anything"),
+                throw MailSecError(.connectionClosed, "\(address): Dovecot closed the connection during the handshake" + (state.sawVersion ? "" : " before saying anything"),
                                    remedy: "look at Dovecot's log (doveadm log errors); a socket of another service closes like this too")
             }
-            let fields = AuthProtocolLine.fields(line)
-            switch fields[0] {
-            case "VERSION":
-                guard fields.count >= 3, let major = Int(fields[1]), let minor = Int(fields[2]) else {
-                    throw MailSecError(.invalidInput, "\(address): malformed VERSION line: \(AuthProtocolLine.sanitized(line))")
-                }
-                guard major == 1 else {
-                    throw MailSecError(.invalidInput, "\(address): Dovecot speaks auth protocol \(major).\(minor); mailsec speaks 1.x")
-                }
-                handshake.majorVersion = major
-                handshake.minorVersion = minor
-                sawVersion = true
-            case "MECH" where fields.count >= 2:
-                handshake.mechanisms.append(AuthMechanismInfo(name: fields[1], flags: Array(fields.dropFirst(2))))
-            case "SPID":
-                handshake.serverPID = fields.count > 1 ? fields[1] : nil
-                if handshake.mechanisms.isEmpty {
-                    throw MailSecError(.invalidInput, "\(address) is Dovecot's auth-master socket (it answers SPID without MECH), which looks up users; Postfix needs the auth-client socket",
-                                       remedy: "use the unix_listener of `service auth` meant for clients, e.g. /var/spool/postfix/private/auth or /run/dovecot/auth-client, not auth-master or auth-userdb")
-                }
-            case "CUID":
-                handshake.connectionID = fields.count > 1 ? fields[1] : nil
-            case "COOKIE":
-                break   // only for master requests; never shown
-            case "DONE":
-                guard sawVersion else { throw MailSecError(.invalidInput, "\(address): DONE before VERSION; this is not a Dovecot auth socket") }
-                return (socket, handshake)
-            default:
-                guard sawVersion else {
-                    throw MailSecError(.invalidInput, "\(address) is not a Dovecot auth socket: it began with \"\(AuthProtocolLine.sanitized(line))\"")
-                }
-            }
+            if let handshake = try state.add(line) { return ((socket, reader), handshake) }
         }
     }
 
     /// Checks one credential.
     public func authenticate(user: String, password: SecureBytes, request: AuthRequest) throws -> AuthVerdict {
         var verdict: AuthVerdict?
-        try check([BatchCredential(line: 1, user: user, password: password)], request: request, concurrency: 1) { verdict = $0.verdict }
-        return verdict!
+        let outcome = try check([BatchCredential(line: 1, user: user, password: password)], request: request, concurrency: 1) { verdict = $0.verdict }
+        if let verdict { return verdict }
+        throw outcome.stopReason ?? MailSecError(.io, "\(address): no verdict")
     }
 
     /// Checks every credential, up to `concurrency` requests in flight on this
@@ -121,23 +108,90 @@ public final class DovecotAuthClient {
     /// Credentials are pulled from the sequence as room frees up, so a huge
     /// file streams through in constant memory. If Dovecot drops the
     /// connection, the requests in flight are reported as temporary failures
-    /// and the rest go over a new connection.
+    /// and the rest go over a new connection; if it cannot be reached again,
+    /// or keeps dropping without answering, the rest are counted as unchecked.
+    @discardableResult
     public func check<Credentials: Sequence>(_ credentials: Credentials, request: AuthRequest, concurrency: Int,
-                                             onResult: (BatchResult) -> Void) throws where Credentials.Element == BatchCredential {
+                                             onResult: (BatchResult) -> Void) throws -> BatchOutcome where Credentials.Element == BatchCredential {
         var source = credentials.makeIterator()
         var engine = Pipeline(request: request, concurrency: max(1, concurrency), timeout: timeout)
-        var reconnects = 0
+        var outcome = BatchOutcome()
+        var fruitlessDrops = 0
         while true {
-            let finished = try engine.run(socket: socket, source: &source, nextID: &nextID, onResult: onResult)
-            if finished { return }
-            // Dovecot closed the connection: reconnect for the rest.
-            reconnects += 1
-            guard reconnects <= 3 else {
-                throw MailSecError(.io, "\(address): Dovecot keeps closing the connection; see its log (doveadm log errors)")
+            var answered = 0
+            let finished = try engine.run(connection: connection, source: &source, nextID: &nextID) { result in
+                answered += 1
+                onResult(result)
             }
-            (socket, handshake) = try Self.connect(address, timeout: timeout)
+            if finished { return outcome }
+            // Dovecot closed the connection: reconnect for the rest, unless it answers nothing any more.
+            fruitlessDrops = answered > engine.droppedInFlight ? 0 : fruitlessDrops + 1
+            guard fruitlessDrops < 3 else {
+                outcome.giveUp(&source, because: MailSecError(.connectionClosed, "\(address): Dovecot keeps closing the connection without answering; see its log (doveadm log errors)"))
+                return outcome
+            }
+            do {
+                (connection, handshake) = try Self.connect(address, timeout: timeout)
+            } catch let error as MailSecError {
+                outcome.giveUp(&source, because: error)
+                return outcome
+            }
             nextID = 1
         }
+    }
+}
+
+/// Dovecot's side of the handshake, line by line: VERSION, MECH, SPID, CUID,
+/// COOKIE, DONE. Bounded, so an endless MECH list cannot grow without end.
+struct DovecotHandshakeParser {
+    let address: SocketAddress
+    private var handshake = DovecotHandshake(majorVersion: 0, minorVersion: 0, mechanisms: [])
+    private(set) var sawVersion = false
+    private var lines = 0
+
+    init(address: SocketAddress) {
+        self.address = address
+    }
+
+    /// Takes one line; returns the handshake once DONE has come.
+    mutating func add(_ line: [UInt8]) throws -> DovecotHandshake? {
+        lines += 1
+        guard lines <= DovecotAuthClient.maximumHandshakeLines else {
+            throw MailSecError(.protocolViolation, "\(address): a handshake of more than \(DovecotAuthClient.maximumHandshakeLines) lines without DONE; this is not a healthy Dovecot")
+        }
+        let fields = AuthProtocolLine.fields(line)
+        switch fields[0] {
+        case "VERSION":
+            guard fields.count >= 3, let major = Int(fields[1]), let minor = Int(fields[2]) else {
+                throw MailSecError(.protocolViolation, "\(address): malformed VERSION line: \(AuthProtocolLine.sanitized(line))")
+            }
+            guard major == 1 else {
+                throw MailSecError(.protocolViolation, "\(address): Dovecot speaks auth protocol \(major).\(minor); mailsec speaks 1.x")
+            }
+            handshake.majorVersion = major
+            handshake.minorVersion = minor
+            sawVersion = true
+        case "MECH" where fields.count >= 2:
+            handshake.mechanisms.append(AuthMechanismInfo(name: fields[1], flags: Array(fields.dropFirst(2).prefix(32))))
+        case "SPID":
+            handshake.serverPID = fields.count > 1 ? fields[1] : nil
+            if handshake.mechanisms.isEmpty {
+                throw MailSecError(.invalidInput, "\(address) is Dovecot's auth-master socket (it answers SPID without MECH), which looks up users; Postfix needs the auth-client socket",
+                                   remedy: "use the unix_listener of `service auth` meant for clients, e.g. /var/spool/postfix/private/auth or /run/dovecot/auth-client, not auth-master or auth-userdb")
+            }
+        case "CUID":
+            handshake.connectionID = fields.count > 1 ? fields[1] : nil
+        case "COOKIE":
+            break   // only for master requests; never shown
+        case "DONE":
+            guard sawVersion else { throw MailSecError(.protocolViolation, "\(address): DONE before VERSION; this is not a Dovecot auth socket") }
+            return handshake
+        default:
+            guard sawVersion else {
+                throw MailSecError(.invalidInput, "\(address) is not a Dovecot auth socket: it began with \(TextSanitizer.quoted(AuthProtocolLine.sanitized(line)))")
+            }
+        }
+        return nil
     }
 }
 
@@ -146,12 +200,12 @@ private struct Pipeline {
     struct InFlight {
         var credential: BatchCredential
         var exchange: SASLExchange
-        var started: Double
+        var started: ContinuousClock.Instant
     }
 
     let request: AuthRequest
     let concurrency: Int
-    let timeout: Double
+    let timeout: Duration
     var inFlight: [UInt32: InFlight] = [:]
     /// Request ids in the order sent, for timeouts (oldest first).
     var sendOrder: [UInt32] = []
@@ -159,17 +213,20 @@ private struct Pipeline {
     var output: [UInt8] = []
     var outputOffset = 0
     var exhausted = false
+    /// How many requests the last dropped connection took with it.
+    private(set) var droppedInFlight = 0
 
-    init(request: AuthRequest, concurrency: Int, timeout: Double) {
+    init(request: AuthRequest, concurrency: Int, timeout: Duration) {
         self.request = request
         self.concurrency = concurrency
         self.timeout = timeout
     }
 
     /// Runs until every credential has a verdict (true) or the connection closed (false).
-    mutating func run<Source: IteratorProtocol>(socket: LineSocket, source: inout Source, nextID: inout UInt32,
+    mutating func run<Source: IteratorProtocol>(connection: (socket: Socket, reader: LineReader), source: inout Source, nextID: inout UInt32,
                                                 onResult: (BatchResult) -> Void) throws -> Bool where Source.Element == BatchCredential {
         defer { wipeOutput() }
+        let (socket, reader) = connection
         while true {
             while !exhausted && inFlight.count < concurrency {
                 guard let credential = source.next() else { exhausted = true; break }
@@ -178,7 +235,7 @@ private struct Pipeline {
                 do {
                     let exchange = try request.makeExchange(user: credential.user, password: credential.password)
                     try enqueueAuth(id: id, exchange: exchange)
-                    inFlight[id] = InFlight(credential: credential, exchange: exchange, started: Monotonic.milliseconds())
+                    inFlight[id] = InFlight(credential: credential, exchange: exchange, started: .now)
                 } catch let error as MailSecError {
                     // A credential that cannot be sent (a NUL in it) gets its verdict;
                     // anything else (a missing libsasl2 plugin) stops the run.
@@ -191,17 +248,22 @@ private struct Pipeline {
             }
             if exhausted && inFlight.isEmpty { return true }
 
-            let oldestDeadline = oldestStart().map { $0 + timeout * 1000 } ?? Monotonic.milliseconds() + timeout * 1000
-            let wait = Date().addingTimeInterval(max(0, (oldestDeadline - Monotonic.milliseconds()) / 1000))
-            let ready = try socket.poll(wantWrite: outputOffset < output.count, until: wait)
-            if ready.writable { try flush(socket) }
-            if ready.readable {
-                let open = try socket.readAvailable()
-                try handleLines(socket, onResult: onResult)
-                if !open {
-                    failAll(reason: "Dovecot closed the connection with this request pending (a duplicate id, a missing service= or an unknown mechanism make it do that; see its log)", onResult: onResult)
-                    return false
+            let wait = Deadline(oldestStart().map { $0.advanced(by: timeout) } ?? ContinuousClock.now.advanced(by: timeout))
+            var open = true
+            do {
+                let ready = try socket.poll(outputOffset < output.count ? [.readable, .writable] : .readable, deadline: wait)
+                if ready.contains(.writable) { try flush(socket) }
+                if ready.contains(.readable) {
+                    open = try reader.fillAvailable()
+                    try handleLines(reader, socket, onResult: onResult)
                 }
+            } catch let error as MailSecError where error.code == .connectionClosed {
+                open = false
+            }
+            if !open {
+                droppedInFlight = inFlight.count
+                failAll(reason: "Dovecot closed the connection with this request pending (a duplicate id, a missing service= or an unknown mechanism make it do that; see its log)", onResult: onResult)
+                return false
             }
             expireTimedOut(onResult: onResult)
         }
@@ -225,7 +287,7 @@ private struct Pipeline {
         guard output.count - outputOffset <= 64 * 1024 * 1024 else { throw MailSecError(.io, "output buffer overflow") }
     }
 
-    private mutating func flush(_ socket: LineSocket) throws {
+    private mutating func flush(_ socket: Socket) throws {
         let written = try output[outputOffset...].withUnsafeBytes { try socket.writeAvailable($0) }
         outputOffset += written
         if outputOffset == output.count { wipeOutput() }
@@ -238,22 +300,22 @@ private struct Pipeline {
         outputOffset = 0
     }
 
-    private mutating func handleLines(_ socket: LineSocket, onResult: (BatchResult) -> Void) throws {
-        while let line = try socket.takeBufferedLine() {
+    private mutating func handleLines(_ reader: LineReader, _ socket: Socket, onResult: (BatchResult) -> Void) throws {
+        while let line = try reader.takeBufferedLine() {
             let fields = AuthProtocolLine.fields(line)
             guard ["OK", "FAIL", "CONT"].contains(fields[0]) else { continue }
             guard fields.count >= 2, let id = UInt32(fields[1]) else {
-                throw MailSecError(.invalidInput, "malformed reply from Dovecot: \(AuthProtocolLine.sanitized(line))")
+                throw MailSecError(.protocolViolation, "malformed reply from Dovecot: \(AuthProtocolLine.sanitized(line))")
             }
             guard let pending = inFlight[id] else { continue }   // a late answer to a request that timed out
             let parameters = AuthProtocolLine.parameters(fields.dropFirst(2))
-            let elapsed = Monotonic.milliseconds() - pending.started
+            let elapsed = (ContinuousClock.now - pending.started).milliseconds
             switch fields[0] {
             case "CONT":
                 let challenge = fields.count > 2 ? (try? Base64.decode(Array(fields[2].utf8))) : []
                 let answer: SecureBytes
                 do {
-                    guard let challenge else { throw MailSecError(.invalidInput, "Dovecot sent a challenge that is not base64") }
+                    guard let challenge else { throw MailSecError(.protocolViolation, "Dovecot sent a challenge that is not base64") }
                     answer = try pending.exchange.respond(to: challenge)
                 } catch let error as MailSecError {
                     finish(id, AuthVerdict(outcome: .temporary, code: "protocol", reason: error.message, milliseconds: elapsed), onResult)
@@ -316,7 +378,7 @@ private struct Pipeline {
         onResult(BatchResult(line: pending.credential.line, user: pending.credential.user, verdict: verdict))
     }
 
-    private mutating func oldestStart() -> Double? {
+    private mutating func oldestStart() -> ContinuousClock.Instant? {
         while sendOrderHead < sendOrder.count, inFlight[sendOrder[sendOrderHead]] == nil { sendOrderHead += 1 }
         if sendOrderHead > 4096 {
             sendOrder.removeFirst(sendOrderHead)
@@ -326,31 +388,22 @@ private struct Pipeline {
     }
 
     private mutating func expireTimedOut(onResult: (BatchResult) -> Void) {
-        let now = Monotonic.milliseconds()
-        while let started = oldestStart(), now - started >= timeout * 1000 {
+        let now = ContinuousClock.now
+        while let started = oldestStart(), now - started >= timeout {
             let id = sendOrder[sendOrderHead]
             finish(id, AuthVerdict(outcome: .temporary, code: "timeout",
-                                   reason: "no answer within \(Int(timeout)) s (Postfix would have given up after 10 s with 454 4.7.0)",
-                                   milliseconds: now - started), onResult)
+                                   reason: "no answer within \(timeout.shortDescription) (Postfix would have given up after 10 s with 454 4.7.0)",
+                                   milliseconds: (now - started).milliseconds), onResult)
         }
     }
 
     private mutating func failAll(reason: String, onResult: (BatchResult) -> Void) {
-        let now = Monotonic.milliseconds()
+        let now = ContinuousClock.now
         for id in sendOrder[sendOrderHead...] where inFlight[id] != nil {
             let started = inFlight[id]!.started
-            finish(id, AuthVerdict(outcome: .temporary, code: "disconnected", reason: reason, milliseconds: now - started), onResult)
+            finish(id, AuthVerdict(outcome: .temporary, code: "disconnected", reason: reason, milliseconds: (now - started).milliseconds), onResult)
         }
         sendOrder.removeAll()
         sendOrderHead = 0
-    }
-}
-
-/// Milliseconds on the monotonic clock, for durations unaffected by clock changes.
-enum Monotonic {
-    static func milliseconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) * 1000 + Double(now.tv_nsec) / 1_000_000
     }
 }

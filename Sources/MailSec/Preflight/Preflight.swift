@@ -16,7 +16,7 @@ public struct PreflightRequest: Sendable {
     public var warnDays = 30
     /// Also probe this target live (`smtps://127.0.0.1:465` by default in the CLI).
     public var probe: ProbeTarget?
-    public var timeout: Double = 10
+    public var timeout: Duration = .seconds(10)
 
     public init() {}
 

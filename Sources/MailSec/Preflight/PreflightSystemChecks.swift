@@ -101,7 +101,7 @@ extension PreflightContext {
         let shown = "\(address)"
         let client: DovecotAuthClient
         do {
-            client = try DovecotAuthClient(address: address, timeout: min(request.timeout, 5))
+            client = try DovecotAuthClient(address: address, timeout: min(request.timeout, .seconds(5)))
         } catch let error as MailSecError {
             return [.fail(id, "\(shown): \(error.message)", remedy: error.remedy ?? "start Dovecot (systemctl start dovecot) and check its log")]
         } catch {

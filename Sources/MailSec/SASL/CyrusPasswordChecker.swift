@@ -83,12 +83,12 @@ public final class CyrusPasswordChecker {
 
     /// Checks one password with sasl_checkpass.
     public func check(user: String, password: SecureBytes) -> AuthVerdict {
-        let started = Monotonic.milliseconds()
+        let started = ContinuousClock.now
         let result = password.withUnsafeBytes { secret in
             sasl_checkpass(connection, user, UInt32(user.utf8.count),
                            secret.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(secret.count))
         }
-        let elapsed = Monotonic.milliseconds() - started
+        let elapsed = (ContinuousClock.now - started).milliseconds
         let detail = sasl_errdetail(connection).map { String(cString: $0) } ?? CyrusSASL.errorString(result)
         switch result {
         case SASL_OK:

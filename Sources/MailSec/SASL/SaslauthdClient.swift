@@ -1,10 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Glibc
-
 /// Speaks saslauthd's socket protocol directly (what `testsaslauthd` does):
 /// four length-prefixed strings (login, password, service, realm) on a fresh
 /// connection, answered by one length-prefixed `OK ...` or `NO ...`.
@@ -14,22 +7,26 @@ public final class SaslauthdClient {
     public let path: String
     public let service: String
     public let realm: String
-    let timeout: Double
+    let timeout: Duration
 
-    public init(path: String = SaslauthdClient.defaultSocket, service: String = "smtp", realm: String = "", timeout: Double = 10) throws {
+    public init(path: String = SaslauthdClient.defaultSocket, service: String = "smtp", realm: String = "", timeout: Duration = .seconds(10)) throws {
         self.path = path
         self.service = service
         self.realm = realm
         self.timeout = timeout
         // Fail early, with the cause, when saslauthd is not there at all.
+        _ = try Self.connect(path, timeout: timeout)
+    }
+
+    private static func connect(_ path: String, timeout: Duration) throws -> Socket {
         do {
-            _ = try LineSocket(connectingTo: .unix(path), timeout: timeout, maximumLineLength: 1024, peerName: "saslauthd")
+            return try Socket.connect(to: .unix(path), deadline: .after(timeout), peerName: "saslauthd")
         } catch var error as MailSecError {
             switch error.code {
             case .fileNotFound:
                 error.message = "saslauthd is not running, or listens elsewhere: no socket at \(path)"
                 error.remedy = "start it (Debian: START=yes in /etc/default/saslauthd, then systemctl restart saslauthd); Postfix in its chroot needs it under /var/spool/postfix/var/run/saslauthd (OPTIONS=\"-c -m /var/spool/postfix/var/run/saslauthd\")"
-            case .io where error.message.contains("refused"):
+            case .connectionRefused:
                 error.remedy = "saslauthd is not running (a stale socket); start it: systemctl restart saslauthd"
             default: break
             }
@@ -40,54 +37,70 @@ public final class SaslauthdClient {
     /// Checks one credential.
     public func check(user: String, password: SecureBytes) throws -> AuthVerdict {
         var verdict: AuthVerdict?
-        try check([BatchCredential(line: 1, user: user, password: password)], concurrency: 1) { verdict = $0.verdict }
-        return verdict!
+        let outcome = try check([BatchCredential(line: 1, user: user, password: password)], concurrency: 1) { verdict = $0.verdict }
+        if let verdict { return verdict }
+        throw outcome.stopReason ?? MailSecError(.io, "\(path): no verdict")
     }
 
     /// Checks every credential, up to `concurrency` connections at once
     /// (saslauthd answers one request per connection, with several workers).
+    /// When the socket cannot be reached three times in a row, the rest are
+    /// counted as unchecked instead of each failing the same way.
+    @discardableResult
     public func check<Credentials: Sequence>(_ credentials: Credentials, concurrency: Int,
-                                             onResult: (BatchResult) -> Void) throws where Credentials.Element == BatchCredential {
+                                             onResult: (BatchResult) -> Void) throws -> BatchOutcome where Credentials.Element == BatchCredential {
         var source = credentials.makeIterator()
+        var outcome = BatchOutcome()
         var active: [Request] = []
         var exhausted = false
+        var failedConnects = 0
         while true {
             while !exhausted && active.count < max(1, concurrency) {
                 guard let credential = source.next() else { exhausted = true; break }
-                active.append(try Request(credential: credential, client: self))
+                do {
+                    active.append(try Request(credential: credential, client: self))
+                    failedConnects = 0
+                } catch let error as MailSecError where error.code != .invalidInput {
+                    onResult(BatchResult(line: credential.line, user: credential.user,
+                                         verdict: AuthVerdict(outcome: .temporary, code: "unreachable", reason: error.message, milliseconds: 0)))
+                    failedConnects += 1
+                    if failedConnects >= 3 {
+                        exhausted = true
+                        outcome.giveUp(&source, because: error)
+                    }
+                } catch let error as MailSecError {
+                    onResult(BatchResult(line: credential.line, user: credential.user,
+                                         verdict: AuthVerdict(outcome: .temporary, code: "invalid_input", reason: error.message, milliseconds: 0)))
+                }
             }
-            if active.isEmpty { return }
-            var pollers = active.map { pollfd(fd: $0.socket.descriptor, events: Int16($0.pendingOutput ? POLLOUT : POLLIN), revents: 0) }
+            if active.isEmpty { return outcome }
             let soonest = active.map(\.deadline).min()!
-            let wait = max(0, soonest - Monotonic.milliseconds())
-            _ = Glibc.poll(&pollers, nfds_t(pollers.count), Int32(min(wait, 60_000).rounded(.up)))
-            var index = 0
-            while index < active.count {
-                let request = active[index]
+            let ready = try Socket.poll(active.map { ($0.socket, $0.pendingOutput ? .writable : .readable) }, deadline: soonest)
+            var remaining: [Request] = []
+            for (request, events) in zip(active, ready) {
                 var done: AuthVerdict?
-                if pollers[index].revents != 0 {
+                if !events.isEmpty {
                     done = request.advance()
-                } else if Monotonic.milliseconds() >= request.deadline {
-                    done = AuthVerdict(outcome: .temporary, code: "timeout", reason: "saslauthd did not answer within \(Int(timeout)) s",
-                                       milliseconds: Monotonic.milliseconds() - request.started)
+                } else if request.deadline.hasPassed {
+                    done = AuthVerdict(outcome: .temporary, code: "timeout", reason: "saslauthd did not answer within \(timeout.shortDescription)",
+                                       milliseconds: (ContinuousClock.now - request.started).milliseconds)
                 }
                 if let done {
                     onResult(BatchResult(line: request.credential.line, user: request.credential.user, verdict: done))
-                    active.remove(at: index)
-                    pollers.remove(at: index)
                 } else {
-                    index += 1
+                    remaining.append(request)
                 }
             }
+            active = remaining
         }
     }
 
     /// One request on its own connection.
     final class Request {
         let credential: BatchCredential
-        let socket: LineSocket
-        let started = Monotonic.milliseconds()
-        let deadline: Double
+        let socket: Socket
+        let started = ContinuousClock.now
+        let deadline: Deadline
         private var output: [UInt8] = []
         private var written = 0
         private var input: [UInt8] = []
@@ -96,11 +109,14 @@ public final class SaslauthdClient {
 
         init(credential: BatchCredential, client: SaslauthdClient) throws {
             self.credential = credential
-            deadline = started + client.timeout * 1000
-            socket = try LineSocket(connectingTo: .unix(client.path), timeout: client.timeout, maximumLineLength: 1024, peerName: "saslauthd")
+            deadline = .after(client.timeout)
             for field in [SecureBytes(Array(credential.user.utf8)), credential.password,
                           SecureBytes(Array(client.service.utf8)), SecureBytes(Array(client.realm.utf8))] {
                 guard field.count <= 65_535 else { throw MailSecError(.invalidInput, "a field longer than 65535 bytes cannot be sent to saslauthd") }
+            }
+            socket = try SaslauthdClient.connect(client.path, timeout: client.timeout)
+            for field in [SecureBytes(Array(credential.user.utf8)), credential.password,
+                          SecureBytes(Array(client.service.utf8)), SecureBytes(Array(client.realm.utf8))] {
                 output.append(UInt8(field.count >> 8))
                 output.append(UInt8(field.count & 0xff))
                 field.withUnsafeBytes { output.append(contentsOf: $0) }
@@ -113,7 +129,7 @@ public final class SaslauthdClient {
 
         /// Moves the exchange on; returns the verdict when it is complete.
         func advance() -> AuthVerdict? {
-            let elapsed = { Monotonic.milliseconds() - self.started }
+            let elapsed = { (ContinuousClock.now - self.started).milliseconds }
             do {
                 if pendingOutput {
                     written += try output[written...].withUnsafeBytes { try socket.writeAvailable($0) }
@@ -121,11 +137,7 @@ public final class SaslauthdClient {
                     return nil
                 }
                 var chunk = [UInt8](repeating: 0, count: 1024)
-                let count = Glibc.read(socket.descriptor, &chunk, chunk.count)
-                if count < 0 {
-                    if errno == EAGAIN || errno == EINTR { return nil }
-                    throw MailSecError(.io, "reading from saslauthd: \(String(cString: strerror(errno)))")
-                }
+                guard let count = try chunk.withUnsafeMutableBytes({ try socket.readAvailable(into: $0) }) else { return nil }
                 if count > 0 { input.append(contentsOf: chunk[0..<count]) }
                 if input.count >= 2 {
                     let length = Int(input[0]) << 8 | Int(input[1])
@@ -138,6 +150,8 @@ public final class SaslauthdClient {
                     return AuthVerdict(outcome: .temporary, code: "disconnected", reason: "saslauthd closed the connection without an answer", milliseconds: elapsed())
                 }
                 return nil
+            } catch let error as MailSecError {
+                return AuthVerdict(outcome: .temporary, code: error.code == .connectionClosed ? "disconnected" : "io", reason: error.message, milliseconds: elapsed())
             } catch {
                 return AuthVerdict(outcome: .temporary, code: "io", reason: "\(error)", milliseconds: elapsed())
             }

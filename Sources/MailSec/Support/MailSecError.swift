@@ -25,6 +25,21 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
         public static let passphrase = Code("passphrase")
         /// libsasl2 cannot provide a mechanism (no plugin, or it will not start): a setup problem, not a credential's.
         public static let sasl = Code("sasl")
+
+        // Network causes, so that callers decide on the code, never on the message.
+
+        /// A deadline passed before the peer answered or the operation completed.
+        public static let timeout = Code("timeout")
+        /// Nothing listens at the address (ECONNREFUSED, or a stale Unix socket).
+        public static let connectionRefused = Code("connection-refused")
+        /// The peer closed or reset the connection.
+        public static let connectionClosed = Code("connection-closed")
+        /// A host name that does not resolve.
+        public static let hostNotFound = Code("host-not-found")
+        /// The TLS handshake or a TLS record failed; the message carries OpenSSL's reasons.
+        public static let tls = Code("tls")
+        /// The peer sent something its protocol does not allow: a malformed reply, an oversized line or literal.
+        public static let protocolViolation = Code("protocol-violation")
     }
 
     public var code: Code
@@ -32,11 +47,14 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// How to fix it, when we know.
     public var remedy: String?
+    /// The system call's error behind it, when there is one.
+    public var systemError: Errno?
 
-    public init(_ code: Code, _ message: String, remedy: String? = nil) {
+    public init(_ code: Code, _ message: String, remedy: String? = nil, systemError: Errno? = nil) {
         self.code = code
         self.message = message
         self.remedy = remedy
+        self.systemError = systemError
     }
 
     public var description: String {

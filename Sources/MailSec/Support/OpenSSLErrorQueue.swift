@@ -4,9 +4,24 @@ import COpenSSL
 /// drains the whole queue into the thrown error, so the message says what
 /// OpenSSL said and no stale entry leaks into the next, unrelated failure.
 enum OpenSSLErrorQueue {
+    /// One entry: OpenSSL's packed code (library and reason) and its text.
+    struct Entry {
+        var code: UInt
+        var reason: String
+        /// The reason part of the code, e.g. SSL_R_UNEXPECTED_EOF_WHILE_READING.
+        var reasonCode: Int32 { mailsec_ERR_GET_REASON(code) }
+    }
+
     /// Removes every entry from this thread's queue and returns their reasons, oldest first.
     static func drain() -> [String] {
         var reasons: [String] = []
+        for entry in drainEntries() where !reasons.contains(entry.reason) { reasons.append(entry.reason) }
+        return reasons
+    }
+
+    /// Removes every entry, keeping the codes for callers that decide on them.
+    static func drainEntries() -> [Entry] {
+        var entries: [Entry] = []
         while true {
             var data: UnsafePointer<CChar>?
             var flags: Int32 = 0
@@ -18,9 +33,9 @@ enum OpenSSLErrorQueue {
                 let detail = String(cString: data)
                 if !detail.isEmpty { reason += " (\(detail))" }
             }
-            if !reasons.contains(reason) { reasons.append(reason) }
+            entries.append(Entry(code: code, reason: reason))
         }
-        return reasons
+        return entries
     }
 
     /// Clears leftovers before an operation whose failure we want to report precisely.

@@ -10,11 +10,13 @@ struct AuthSocketOptions: ParsableArguments {
 
     var socket: String { socketOption ?? Self.dovecotDefault }
 
-    @Option(help: ArgumentHelp("Seconds to wait for each answer (Postfix waits 10).", valueName: "seconds"))
-    var timeout: Double = 10
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("Seconds to wait for each answer (Postfix waits 10).", valueName: "seconds"))
+    var timeoutSeconds: Double = 10
+
+    var timeout: Duration { .seconds(timeoutSeconds) }
 
     func validate() throws {
-        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
+        guard timeoutSeconds > 0, timeoutSeconds <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
         if let socketOption {
             do { _ = try SocketAddress(parsing: socketOption) } catch let error as MailSecError { throw ValidationError(error.message) }
         }

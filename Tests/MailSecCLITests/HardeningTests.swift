@@ -70,3 +70,131 @@ final class FullBacklogSocket {
         #expect(messages(json, id: "sasl-socket").contains("accepts no connections"))
     }
 }
+
+/// A Dovecot auth socket or a saslauthd socket, in a few lines of Python,
+/// that answers the first `answers` requests and then goes away for good
+/// (the connection closed, the socket removed): a crash mid-batch.
+final class VanishingAuthServer {
+    enum Kind: String { case dovecot, saslauthd }
+    let path: String
+    private let directory: TemporaryDirectory
+    private let process: SpawnedProcess
+
+    private static let script = #"""
+    import os, socket, sys
+    kind, path, answers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    os.chmod(path, 0o666)
+    listener.listen(64)
+    if kind == "dovecot":
+        conn, _ = listener.accept()
+        conn.sendall(b"VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nSPID\t1\nCUID\t1\nDONE\n")
+        data, done = b"", 0
+        while done < answers:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            while b"\n" in data and done < answers:
+                line, data = data.split(b"\n", 1)
+                fields = line.split(b"\t")
+                if fields[0] == b"AUTH":
+                    conn.sendall(b"OK\t" + fields[1] + b"\tuser=x\n")
+                    done += 1
+    else:
+        done = 0
+        while done < answers:
+            conn, _ = listener.accept()
+            if conn.recv(65536):   # the client's reachability check sends nothing
+                conn.sendall(b"\x00\x02OK")
+                done += 1
+            conn.close()
+    os.unlink(path)
+    os._exit(0)
+    """#
+
+    init(_ kind: Kind, answers: Int) throws {
+        directory = try TemporaryDirectory()
+        path = directory.file("socket")
+        process = try SpawnedProcess("/usr/bin/python3", ["-c", Self.script, kind.rawValue, path, String(answers)], capture: false)
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: path) { usleep(10_000) }
+    }
+
+    deinit {
+        kill(process.pid, SIGKILL)
+        process.wait()
+    }
+}
+
+extension HardeningTests {
+    // Defect 6: a batch whose backend goes away mid-way gave no verdict for most lines and no summary.
+    @Test(arguments: [VanishingAuthServer.Kind.dovecot, .saslauthd])
+    func everyBatchLineGetsAVerdictOrIsCountedUnchecked(_ kind: VanishingAuthServer.Kind) throws {
+        let server = try VanishingAuthServer(kind, answers: 276)
+        let directory = try TemporaryDirectory()
+        let batch = directory.file("users.txt")
+        try (1...1000).map { "user\($0):password\($0)\n" }.joined().write(toFile: batch, atomically: true, encoding: .utf8)
+        var arguments = ["auth", "test", "--json", "--timeout", "2", "--socket", server.path, "--batch", batch]
+        if kind == .saslauthd { arguments.append("--saslauthd") }
+        let result = try mailsec(arguments: arguments, timeout: 60)
+        #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
+        let verdicts = result.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let accepted = verdicts.filter { $0["ok"] as? Bool == true }.count
+        #expect(accepted == 276, "\(kind): \(accepted) accepted")
+        let lines = Set(verdicts.compactMap { $0["line"] as? Int })
+        #expect(lines.count == verdicts.count, "one verdict per line")
+        // The summary accounts for every line: the verdicts plus those not checked.
+        let summary = try #require(result.stderr.split(separator: "\n").last { $0.contains("checked in") })
+        let unchecked = try #require(summary.firstMatch(of: /; (\d+) not checked/).flatMap { Int($0.1) }, "\(summary)")
+        #expect(verdicts.count + unchecked == 1000, "\(verdicts.count) verdicts + \(unchecked) unchecked: \(summary)")
+    }
+}
+
+extension HardeningTests {
+    // Defect 3: the password went to a server whose certificate failed the hostname or chain check.
+    @Test func noPasswordIsSentOverASessionThatDidNotVerify() throws {
+        let postfix = PostfixFixture.shared
+        let target = "smtps://127.0.0.1:\(postfix.smtps)"
+        let cases: [(String, [String])] = [
+            ("certificate-hostname", ["--ca-file", postfix.certificate, "--verify-host", "smtp.other.example"]),
+            ("certificate-chain", ["--ca-file", VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com"]),
+        ]
+        for (failing, trust) in cases {
+            let result = try mailsec(arguments: ["probe", "--json", "--transcript", "--timeout", "5", "--auth-user", "alice", "--mech", "PLAIN"] + trust + [target],
+                                     input: "alice-pass\n")
+            #expect(result.status == 1)
+            let json = try #require((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]])
+            let checks = (json.first?["checks"] as? [[String: Any]]) ?? []
+            let status = Dictionary(checks.map { ($0["id"] as! String, $0["status"] as! String) }, uniquingKeysWith: { $1 })
+            #expect(status[failing] != "pass", "\(failing): \(status)")
+            #expect(status["auth"] == "fail")
+            let auth = checks.first { $0["id"] as? String == "auth" }
+            #expect((auth?["message"] as? String)?.contains("not attempted") == true, "\(auth ?? [:])")
+            let transcript = (json.first?["transcript"] as? [String]) ?? []
+            #expect(!transcript.contains { $0.hasPrefix("C: AUTH") }, "no AUTH command was sent: \(transcript)")
+        }
+        // Explicitly asked for: it logs in, and says it was unsafe.
+        let insecure = try mailsec(arguments: ["probe", "--json", "--timeout", "5", "--auth-user", "alice", "--insecure-auth"] + cases[0].1 + [target],
+                                   input: "alice-pass\n")
+        let json = try #require((try? JSONSerialization.jsonObject(with: Data(insecure.stdout.utf8))) as? [[String: Any]])
+        let auth = ((json.first?["checks"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == "auth" }
+        #expect(auth?["status"] as? String == "warn")
+        #expect((auth?["message"] as? String)?.contains("alice logged in") == true)
+    }
+
+    // Defect 19: --ehlo with CR/LF injected SMTP commands.
+    @Test func anEHLONameThatIsNotADomainIsRefused() throws {
+        let postfix = PostfixFixture.shared
+        for bad in ["x.example\r\nMAIL FROM:<a@example.net>", "two words", "[300.1.1.1]", ""] {
+            let result = try mailsec("probe", "--ehlo", bad, "smtps://127.0.0.1:\(postfix.smtps)")
+            #expect(result.status == 64, "\(bad.debugDescription): exit \(result.status)")
+            #expect(result.stderr.contains("EHLO") || result.stderr.contains("--ehlo"), "\(result.stderr)")
+        }
+        for good in ["client.example.com", "[192.0.2.1]", "[IPv6:2001:db8::1]"] {
+            let result = try mailsec("probe", "--json", "--timeout", "5", "--ca-file", postfix.certificate, "--verify-host", "mail.example.com",
+                                     "--ehlo", good, "smtps://127.0.0.1:\(postfix.smtps)")
+            #expect(result.status == 0, "\(good): \(result.stdout)")
+        }
+    }
+}

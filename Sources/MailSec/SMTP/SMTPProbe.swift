@@ -270,7 +270,10 @@ public enum SMTPProbe {
                                                                  store: store, warnDays: options.warnDays)
             for finding in Self.certificateChecks(checks) {
                 report.add(finding)
-                if finding.status == .fail, unverified == nil { unverified = "\(finding.id) failed" }
+                // A client verifies the chain and the name; a warning there (self-signed, a CN-only
+                // match) is a session it would refuse. Expiring soon is still a verified session.
+                let refused = finding.status == .fail || (finding.id != "certificate-expiry" && finding.status != .pass)
+                if refused, unverified == nil { unverified = "\(finding.id): \(finding.status.rawValue)" }
             }
             return true
         }

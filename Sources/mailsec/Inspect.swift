@@ -65,7 +65,7 @@ struct Inspect: ParsableCommand {
                     print(renderer.facts([
                         ("subject", facts.subject),
                         ("names", facts.sans.isEmpty ? "none requested" : facts.sans.joined(separator: ", ")),
-                        ("key", Self.keyText(facts.keyType, facts.keyBits, facts.keyCurve)),
+                        ("key", facts.keyProblem.map { "undecodable: \($0)" } ?? Self.keyText(facts.keyType, facts.keyBits, facts.keyCurve)),
                         ("signature", facts.signatureAlgorithm + (facts.signatureValid ? " (valid)" : " (INVALID)")),
                         ("SPKI SHA-256", facts.spkiSHA256),
                         ("TLSA", facts.tlsa),
@@ -106,7 +106,7 @@ struct Inspect: ParsableCommand {
             ("names", facts.sans.isEmpty ? "none (no subjectAltName)" : facts.sans.joined(separator: ", ")),
             ("valid from", facts.notBefore),
             ("valid until", "\(facts.notAfter) (\(validity))"),
-            ("key", keyText(facts.keyType, facts.keyBits, facts.keyCurve)),
+            ("key", facts.keyProblem.map { "undecodable: \($0)" } ?? keyText(facts.keyType, facts.keyBits, facts.keyCurve)),
             ("signature", facts.signatureAlgorithm),
             ("key usage", facts.keyUsage?.joined(separator: ", ") ?? "any (no keyUsage)"),
             ("ext. key usage", facts.extendedKeyUsage?.joined(separator: ", ") ?? "any (no extendedKeyUsage)"),

@@ -198,3 +198,89 @@ extension HardeningTests {
         }
     }
 }
+
+/// DER certificates and CSRs whose public key OpenSSL cannot decode, made by
+/// patching a fresh EC P-256 one: what a hostile server or a broken CA sends.
+struct UndecodableKeys {
+    static let ecPublicKey: [UInt8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]   // 1.2.840.10045.2.1
+    static let prime256v1: [UInt8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]   // 1.2.840.10045.3.1.7
+
+    enum Damage: String, CaseIterable, CustomTestStringConvertible, Sendable {
+        case unknownAlgorithm = "unknown algorithm OID"
+        case unknownCurve = "unknown curve"
+        case pointOffCurve = "EC point off the curve"
+        var testDescription: String { rawValue }
+    }
+
+    static func replace(_ needle: [UInt8], in bytes: inout [UInt8], with replacement: [UInt8]) {
+        guard let start = (0...(bytes.count - needle.count)).first(where: { Array(bytes[$0..<($0 + needle.count)]) == needle }) else {
+            Issue.record("pattern not found")
+            return
+        }
+        bytes.replaceSubrange(start..<(start + needle.count), with: replacement)
+    }
+
+    /// `der` with its SubjectPublicKeyInfo damaged.
+    static func damage(_ der: [UInt8], _ damage: Damage) -> [UInt8] {
+        var bytes = der
+        switch damage {
+        case .unknownAlgorithm:
+            replace(ecPublicKey, in: &bytes, with: [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x09])
+        case .unknownCurve:
+            replace(prime256v1, in: &bytes, with: [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x63])
+        case .pointOffCurve:
+            // BIT STRING of 66 bytes: 0 unused bits, 0x04 (uncompressed), X, Y. Change Y's last byte.
+            let marker: [UInt8] = [0x03, 0x42, 0x00, 0x04]
+            if let start = (0...(bytes.count - marker.count)).first(where: { Array(bytes[$0..<($0 + 4)]) == marker }) {
+                bytes[start + 4 + 63] ^= 0x01
+            } else {
+                Issue.record("no EC point found")
+            }
+        }
+        return bytes
+    }
+
+    /// A fresh key, certificate and CSR in `directory`; returns the paths of the damaged DER certificate and CSR.
+    static func make(_ damage: Damage, in directory: TemporaryDirectory) throws -> (certificate: String, request: String, key: String) {
+        let key = directory.file("ec.key"), certificate = directory.file("good.der"), request = directory.file("good.csr.der")
+        try openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                    "-subj", "/CN=mail.example.com", "-addext", "subjectAltName=DNS:mail.example.com", "-days", "30", "-outform", "DER", "-out", certificate)
+        try openssl("req", "-new", "-key", key, "-subj", "/CN=mail.example.com", "-outform", "DER", "-out", request)
+        let badCertificate = directory.file("bad.der"), badRequest = directory.file("bad.csr.der")
+        try Data(Self.damage(Array(try readFile(certificate)), damage)).write(to: URL(fileURLWithPath: badCertificate))
+        try Data(Self.damage(Array(try readFile(request)), damage)).write(to: URL(fileURLWithPath: badRequest))
+        return (badCertificate, badRequest, key)
+    }
+}
+
+extension HardeningTests {
+    // Defect 2: a public key OpenSSL cannot decode crashed inspect, verify and preflight with SIGILL.
+    @Test(arguments: UndecodableKeys.Damage.allCases)
+    func anUndecodablePublicKeyIsReportedNotACrash(_ damage: UndecodableKeys.Damage) throws {
+        let directory = try TemporaryDirectory()
+        let (certificate, request, key) = try UndecodableKeys.make(damage, in: directory)
+        for file in [certificate, request] {
+            let inspect = try mailsec("inspect", file)
+            #expect(inspect.status == 0 || inspect.status == 2, "inspect \(damage): exit \(inspect.status)")
+            #expect(inspect.stdout.contains("undecodable") || inspect.stderr.contains(file), "\(inspect.stdout)\(inspect.stderr)")
+            let json = try mailsec("inspect", "--json", file)
+            #expect(json.status == 0 || json.status == 2, "inspect --json \(damage): exit \(json.status)")
+        }
+        let verify = try mailsec("verify", "--json", "--cert", certificate, "--key", key, "--host", "mail.example.com")
+        #expect(verify.status == 1, "verify \(damage): exit \(verify.status) \(verify.stderr)")
+        let checks = ((try? parseJSON(verify.stdout))?["checks"] as? [[String: Any]]) ?? []
+        let strength = checks.first { $0["id"] as? String == "key-strength" }
+        #expect(strength?["status"] as? String == "fail", "\(checks)")
+        #expect(checks.first { $0["id"] as? String == "key-matches-cert" }?["status"] as? String == "fail")
+        let nagios = try mailsec("verify", "--nagios", "--cert", certificate, "--key", key, "--host", "mail.example.com")
+        #expect(nagios.status == 2 && nagios.stdout.hasPrefix("MAILSEC CRITICAL"), "exit \(nagios.status)")
+
+        // preflight reads the same certificate as smtpd_tls_cert_file.
+        let built = try PreflightTree().build(in: directory)
+        try FileManager.default.removeItem(atPath: built + "/etc/pki/tls/certs/mail.example.com.crt")
+        try FileManager.default.copyItem(atPath: certificate, toPath: built + "/etc/pki/tls/certs/mail.example.com.crt")
+        let (status, worst, _, result) = try preflight(["--root", built])
+        #expect(status == 1, "preflight \(damage): exit \(status) \(result.stderr)")
+        #expect(worst["tls-files"] == "fail")
+    }
+}

@@ -237,6 +237,10 @@ public enum CertificateVerifier {
 
     static func keyStrength(_ leaf: Certificate) -> Finding {
         let key = leaf.publicKeyDescription
+        if !key.isDecodable {
+            return .fail("key-strength", "the certificate carries \(key): no client can use it",
+                         remedy: "reissue the certificate for a valid key: mailsec genkey --force \(name(of: leaf))")
+        }
         let weak = (key.type == "RSA" && key.bits < 2048) || (key.type == "EC" && key.bits < 256)
         if weak {
             return .fail("key-strength", "\(key) is too weak: clients and OpenSSL's default security level refuse it",

@@ -67,7 +67,7 @@ public final class Certificate: @unchecked Sendable {
     // MARK: Key and signature
 
     public var publicKeyDescription: KeyDescription {
-        KeyDescription(X509_get0_pubkey(pointer))
+        KeyDescription(decoded: X509_get0_pubkey(pointer), info: X509_get_X509_PUBKEY(pointer))
     }
 
     /// DER SubjectPublicKeyInfo, as stored in the certificate. Re-encoding the
@@ -167,8 +167,13 @@ public final class Certificate: @unchecked Sendable {
 
     /// True when `issuer` issued this certificate (names, key identifiers and signature).
     public func isIssued(by issuer: Certificate) -> Bool {
-        X509_check_issued(issuer.pointer, pointer) == X509_V_OK
-            && X509_verify(pointer, X509_get0_pubkey(issuer.pointer)) == 1
+        guard X509_check_issued(issuer.pointer, pointer) == X509_V_OK, let key = X509_get0_pubkey(issuer.pointer) else {
+            OpenSSLErrorQueue.clear()
+            return false
+        }
+        let verified = X509_verify(pointer, key) == 1
+        OpenSSLErrorQueue.clear()
+        return verified
     }
 }
 

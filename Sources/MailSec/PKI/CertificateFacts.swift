@@ -17,6 +17,8 @@ public struct CertificateFacts: Codable, Sendable, Equatable {
     public var keyType: String
     public var keyBits: Int
     public var keyCurve: String?
+    /// Set when OpenSSL cannot decode the public key; no client can use it.
+    public var keyProblem: String?
     public var signatureAlgorithm: String
     public var keyUsage: [String]?
     public var extendedKeyUsage: [String]?
@@ -33,7 +35,7 @@ public struct CertificateFacts: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case subject, issuer, sans, serial
         case notBefore = "not_before", notAfter = "not_after", daysLeft = "days_left"
-        case keyType = "key_type", keyBits = "key_bits", keyCurve = "key_curve"
+        case keyType = "key_type", keyBits = "key_bits", keyCurve = "key_curve", keyProblem = "key_problem"
         case signatureAlgorithm = "signature_algorithm", keyUsage = "key_usage", extendedKeyUsage = "extended_key_usage"
         case isCA = "ca", pathLength = "path_length", selfSigned = "self_signed"
         case sha256, spkiSHA256 = "spki_sha256", tlsa
@@ -53,6 +55,7 @@ public struct CertificateFacts: Codable, Sendable, Equatable {
         keyType = key.type
         keyBits = key.bits
         keyCurve = key.curve
+        keyProblem = key.undecodableReason
         signatureAlgorithm = certificate.signatureAlgorithm
         keyUsage = certificate.keyUsage
         extendedKeyUsage = certificate.extendedKeyUsage
@@ -72,13 +75,15 @@ public struct SigningRequestFacts: Codable, Sendable, Equatable {
     public var keyType: String
     public var keyBits: Int
     public var keyCurve: String?
+    /// Set when OpenSSL cannot decode the public key; no client can use it.
+    public var keyProblem: String?
     public var signatureAlgorithm: String
     public var signatureValid: Bool
     public var spkiSHA256: String
     public var tlsa: String
 
     enum CodingKeys: String, CodingKey {
-        case subject, sans, keyType = "key_type", keyBits = "key_bits", keyCurve = "key_curve"
+        case subject, sans, keyType = "key_type", keyBits = "key_bits", keyCurve = "key_curve", keyProblem = "key_problem"
         case signatureAlgorithm = "signature_algorithm", signatureValid = "signature_valid"
         case spkiSHA256 = "spki_sha256", tlsa
     }
@@ -91,6 +96,7 @@ public struct SigningRequestFacts: Codable, Sendable, Equatable {
         keyType = key.type
         keyBits = key.bits
         keyCurve = key.curve
+        keyProblem = key.undecodableReason
         signatureAlgorithm = request.signatureAlgorithm
         signatureValid = request.hasValidSignature
         spkiSHA256 = spki
@@ -107,11 +113,13 @@ public struct PrivateKeyFacts: Codable, Sendable, Equatable {
     public var keyType: String?
     public var keyBits: Int?
     public var keyCurve: String?
+    /// Set when OpenSSL cannot decode the public key; no client can use it.
+    public var keyProblem: String?
     public var spkiSHA256: String?
     public var tlsa: String?
 
     enum CodingKeys: String, CodingKey {
-        case format, encrypted, keyType = "key_type", keyBits = "key_bits", keyCurve = "key_curve"
+        case format, encrypted, keyType = "key_type", keyBits = "key_bits", keyCurve = "key_curve", keyProblem = "key_problem"
         case spkiSHA256 = "spki_sha256", tlsa
     }
 

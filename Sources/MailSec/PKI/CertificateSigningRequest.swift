@@ -72,7 +72,9 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         return []
     }
 
-    public var publicKeyDescription: KeyDescription { KeyDescription(X509_REQ_get0_pubkey(pointer)) }
+    public var publicKeyDescription: KeyDescription {
+        KeyDescription(decoded: X509_REQ_get0_pubkey(pointer), info: X509_REQ_get_X509_PUBKEY(pointer))
+    }
 
     /// DER SubjectPublicKeyInfo, as stored in the request.
     public func subjectPublicKeyInfo() throws -> [UInt8] {
@@ -89,7 +91,11 @@ public final class CertificateSigningRequest: @unchecked Sendable {
 
     /// True when the request is signed by the key it carries.
     public var hasValidSignature: Bool {
-        let valid = X509_REQ_verify(pointer, X509_REQ_get0_pubkey(pointer)) == 1
+        guard let key = X509_REQ_get0_pubkey(pointer) else {
+            OpenSSLErrorQueue.clear()
+            return false
+        }
+        let valid = X509_REQ_verify(pointer, key) == 1
         OpenSSLErrorQueue.clear()
         return valid
     }

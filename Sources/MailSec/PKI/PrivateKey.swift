@@ -31,9 +31,15 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
     public var bits: Int
     /// The named curve of an EC key (`P-256`).
     public var curve: String?
+    /// Why OpenSSL could not decode the key, when it could not (an unknown
+    /// algorithm or curve, an EC point off its curve): nothing can use such a key.
+    public var undecodableReason: String?
+
+    public var isDecodable: Bool { undecodableReason == nil }
 
     public var description: String {
-        switch type {
+        if let undecodableReason { return "an undecodable public key (\(undecodableReason))" }
+        return switch type {
         case "RSA": "RSA \(bits)"
         case "EC": "EC \(curve ?? "\(bits)-bit")"
         default: type
@@ -44,6 +50,31 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
         self.type = type
         self.bits = bits
         self.curve = curve
+    }
+
+    /// Describes the key in a certificate's or CSR's SubjectPublicKeyInfo:
+    /// decoded when OpenSSL can, else by its algorithm and parameters, so a
+    /// hostile or broken certificate is reported, never a crash.
+    init(decoded key: OpaquePointer?, info: OpaquePointer?) {
+        if let key {
+            self.init(key)
+            return
+        }
+        var algorithm: OpaquePointer?
+        var parameters: UnsafeMutablePointer<X509_ALGOR>?
+        var parameterType: Int32 = 0
+        var parametersValue: UnsafeRawPointer?
+        if let info, X509_PUBKEY_get0_param(&algorithm, nil, nil, &parameters, info) == 1, let parameters {
+            X509_ALGOR_get0(nil, &parameterType, &parametersValue, parameters)
+        }
+        let name = algorithm.map { ASN1Object.name($0) } ?? "unknown"
+        var reason = "algorithm \(name)"
+        if parameterType == V_ASN1_OBJECT, let parametersValue {
+            reason += ", parameters \(ASN1Object.name(OpaquePointer(parametersValue)))"
+        }
+        OpenSSLErrorQueue.clear()
+        self.init(type: name, bits: 0)
+        undecodableReason = reason + ": OpenSSL cannot decode it (an unknown algorithm or curve, or a point that is not on its curve)"
     }
 
     /// Describes any EVP_PKEY, public or private.

@@ -34,22 +34,33 @@ struct AuthDecode: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             var failed = false
-            var results: [Result<DecodedAuthString, MailSecError>] = strings.map { text in
+            let results: [Result<DecodedAuthString, MailSecError>] = strings.map { text in
                 Result { try AuthStringDecoder.decode(text) }.mapError { $0 as? MailSecError ?? MailSecError(.invalidInput, "\($0)") }
             }
-            if let log {
-                let lines = try Self.lines(of: log)
-                let found = AuthStringDecoder.decodeLog(lines)
-                if found.isEmpty { Terminal.printError("mailsec: no AUTH exchange found in \(log)") }
-                results += found
-            }
-            for result in results {
+            let report = { (result: Result<DecodedAuthString, MailSecError>) in
                 switch result {
                 case .success(let decoded): emit(decoded)
                 case .failure(let error):
                     failed = true
-                    Terminal.printError("mailsec: error: \(error.message)")
+                    Terminal.printError("mailsec: error: \(TextSanitizer.escaped(error.message))")
                 }
+            }
+            results.forEach(report)
+            if let log {
+                // Streamed: each exchange is printed as it is found, whatever the log's size.
+                let lines = try StreamedLines(path: log)
+                var decoder = AuthTranscriptDecoder()
+                var found = 0
+                for line in lines {
+                    for result in decoder.feed(line) {
+                        found += 1
+                        report(result)
+                    }
+                }
+                if lines.skippedLongLines > 0 {
+                    Terminal.printError("mailsec: \(log): \(lines.skippedLongLines) lines longer than \(lines.maximumLineLength) bytes skipped")
+                }
+                if found == 0 { Terminal.printError("mailsec: no AUTH exchange found in \(log)") }
             }
             if failed { throw ExitStatus.couldNotRun }
         }
@@ -68,10 +79,5 @@ struct AuthDecode: ParsableCommand {
         if !decoded.fields.isEmpty {
             print(renderer.facts(decoded.fields.map { ($0.name, $0.display(reveal: showPassword)) }))
         }
-    }
-
-    private static func lines(of path: String) throws -> [String] {
-        let bytes = try SecureFileSystem.read(path == "-" ? "/dev/stdin" : path, limit: 256 << 20)
-        return bytes.withUnsafeBytes { raw in raw.split(separator: 0x0a, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) } }
     }
 }

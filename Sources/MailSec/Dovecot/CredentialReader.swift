@@ -9,7 +9,14 @@ public final class CredentialReader: Sequence, IteratorProtocol {
     private let closeWhenDone: Bool
     private var buffer: [UInt8] = []
     private var start = 0
+    /// How far past `start` the buffer has been searched for an LF: a long
+    /// line arriving in chunks is scanned once, not once per chunk.
+    private var scanned = 0
     private var endOfFile = false
+    /// Inside a line that was too long: the rest of it is wiped and dropped up to the next LF.
+    private var skipping = false
+    /// No credential fits in a longer line (Dovecot's own line limit is 16 KiB).
+    public static let maximumLineLength = 65_536
     private var lineNumber = 0
     /// Bytes consumed so far, for a progress display.
     public private(set) var bytesRead = 0
@@ -25,14 +32,10 @@ public final class CredentialReader: Sequence, IteratorProtocol {
             closeWhenDone = false
             totalBytes = nil
         } else {
-            guard let status = FileStatus(path: path) else { throw MailSecError(.fileNotFound, "\(path): no such file") }
-            if status.isDirectory { throw MailSecError(.invalidInput, "\(path) is a directory, not a batch file") }
-            descriptor = open(path, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else {
-                throw MailSecError(.permission, "cannot open \(path): \(String(cString: strerror(errno)))")
-            }
+            let (opened, size) = try SecureFileSystem.openRegularFile(path)
+            descriptor = opened
             closeWhenDone = true
-            totalBytes = status.isRegularFile ? status.size : nil
+            totalBytes = size
         }
     }
 
@@ -46,6 +49,11 @@ public final class CredentialReader: Sequence, IteratorProtocol {
             guard let line = nextLine() else { return nil }
             lineNumber += 1
             defer { wipe(line) }
+            if line.isEmpty, skipping {
+                skipping = false
+                onMalformedLine?(lineNumber, "line \(lineNumber): longer than \(Self.maximumLineLength) bytes, skipped")
+                continue
+            }
             var content = line
             if !content.isEmpty, buffer[content.upperBound - 1] == 0x0d { content = content.lowerBound..<(content.upperBound - 1) }
             let bytes = buffer[content]
@@ -64,19 +72,37 @@ public final class CredentialReader: Sequence, IteratorProtocol {
     }
 
     /// The range of the next line in `buffer` (without LF), reading more as needed.
+    /// A line that was too long comes back as an empty range with `skipping` set.
     private func nextLine() -> Range<Int>? {
         while true {
-            if let newline = buffer[start...].firstIndex(of: 0x0a) {
-                let range = start..<newline
+            if let newline = buffer[(start + scanned)...].firstIndex(of: 0x0a) {
+                let range = skipping ? newline..<newline : start..<newline
+                if skipping { wipe(start..<newline) }
                 bytesRead += newline + 1 - start
                 start = newline + 1
+                scanned = 0
                 return range
             }
+            scanned = buffer.count - start
+            if scanned > Self.maximumLineLength {
+                // Too long for any credential: wipe what came and keep nothing of it.
+                wipe(start..<buffer.count)
+                bytesRead += buffer.count - start
+                start = buffer.count
+                scanned = 0
+                skipping = true
+            }
             if endOfFile {
+                if skipping {
+                    skipping = false
+                    lineNumber += 1
+                    onMalformedLine?(lineNumber, "line \(lineNumber): longer than \(Self.maximumLineLength) bytes, skipped")
+                }
                 guard start < buffer.count else { return nil }
                 let range = start..<buffer.count
                 bytesRead += buffer.count - start
                 start = buffer.count
+                scanned = 0
                 return range
             }
             compact()

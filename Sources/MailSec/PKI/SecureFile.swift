@@ -153,26 +153,55 @@ public enum SecureFileSystem {
         return true
     }
 
+    /// Opens a file to read it, refusing anything that is not a regular file:
+    /// a FIFO would block the open (or the read) forever, a device could
+    /// stream without end. The open is non-blocking, so even a FIFO with no
+    /// writer cannot hold it; the descriptor is made blocking again after
+    /// fstat has shown a regular file. Returns the descriptor and its size.
+    public static func openRegularFile(_ path: String) throws -> (descriptor: Int32, size: Int) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard descriptor >= 0 else {
+            let code = errno
+            switch code {
+            case ENOENT: throw MailSecError(.fileNotFound, "\(path): no such file")
+            case EACCES, EPERM:
+                let detail = FileStatus(path: path).map { " (mode \($0.octalMode), owner \($0.ownerDescription))" } ?? ""
+                throw MailSecError(.permission, "\(path): permission denied\(detail)", remedy: "run as a user that can read it (root?)")
+            case ENXIO: throw MailSecError(.invalidInput, "\(path) is a socket or a FIFO, not a regular file")
+            default: throw error(code, "cannot open \(path)")
+            }
+        }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw error(code, "cannot read \(path)")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
+            let kind: String
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: kind = "a directory"
+            case S_IFIFO: kind = "a FIFO (named pipe)"
+            case S_IFCHR: kind = "a character device"
+            case S_IFBLK: kind = "a block device"
+            case S_IFSOCK: kind = "a socket"
+            default: kind = "not a regular file"
+            }
+            throw MailSecError(.invalidInput, "\(path) is \(kind), not a file", remedy: "give the path of a regular file")
+        }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        return (descriptor, Int(info.st_size))
+    }
+
     /// Reads a whole file into zeroing storage, with errors that name it.
     /// Files over `limit` bytes are refused: keys and certificates are small.
-    public static func read(_ path: String, limit: Int = 4 << 20) throws -> SecureBytes {
-        guard let status = FileStatus(path: path) else {
-            if errno == EACCES {
-                throw MailSecError(.permission, "\(path): permission denied", remedy: "run as a user that can read it (root?)")
-            }
-            throw MailSecError(.fileNotFound, "\(path): no such file")
-        }
-        if status.isDirectory { throw MailSecError(.invalidInput, "\(path) is a directory, not a file") }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            if errno == EACCES {
-                throw MailSecError(.permission, "\(path): permission denied (mode \(status.octalMode), owner \(status.ownerDescription))",
-                                   remedy: "run as a user that can read it (root?)")
-            }
-            throw error(errno, "cannot open \(path)")
-        }
+    /// `kind` names what the file should be, for the message when it is too large.
+    public static func read(_ path: String, limit: Int = 4 << 20, kind: String = "a key or certificate file") throws -> SecureBytes {
+        let (descriptor, size) = try openRegularFile(path)
         defer { close(descriptor) }
-        let contents = SecureBytes(capacity: min(max(status.size, 64) + 1, limit + 1))
+        if size > limit { throw tooLarge(path, limit: limit, kind: kind) }
+        let contents = SecureBytes(capacity: min(max(size, 64) + 1, limit + 1))
         var chunk = [UInt8](repeating: 0, count: 16_384)
         defer { for index in chunk.indices { chunk[index] = 0 } }
         while true {
@@ -183,17 +212,49 @@ public enum SecureFileSystem {
             }
             if count == 0 { break }
             contents.append(contentsOf: chunk[0..<count])
-            if contents.count > limit {
-                throw MailSecError(.invalidInput, "\(path) is larger than \(limit / 1024) KiB; that is not a key or certificate file")
-            }
+            if contents.count > limit { throw tooLarge(path, limit: limit, kind: kind) }
         }
         return contents
     }
 
+    private static func tooLarge(_ path: String, limit: Int, kind: String) -> MailSecError {
+        let size = limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit / 1024) KiB"
+        return MailSecError(.invalidInput, "\(path) is larger than \(size), too large for \(kind)")
+    }
+
+    /// The names in a directory, sorted (`.` and `..` left out).
+    public static func entries(of path: String) throws -> [String] {
+        guard let directory = opendir(path) else { throw error(errno, "cannot list \(path)") }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// All of standard input (a pipe or a terminal), bounded by `limit`.
+    public static func readStandardInput(limit: Int, kind: String) throws -> SecureBytes {
+        let contents = SecureBytes(capacity: 4096)
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        defer { for index in chunk.indices { chunk[index] = 0 } }
+        while true {
+            let count = Glibc.read(0, &chunk, chunk.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw error(errno, "cannot read standard input")
+            }
+            if count == 0 { return contents }
+            contents.append(contentsOf: chunk[0..<count])
+            if contents.count > limit { throw tooLarge("standard input", limit: limit, kind: kind) }
+        }
+    }
+
     /// A whole text file (a configuration file, a /proc table) as UTF-8, with
     /// the same errors as `read`.
-    public static func readText(_ path: String, limit: Int = 16 << 20) throws -> String {
-        try read(path, limit: limit).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+    public static func readText(_ path: String, limit: Int = 16 << 20, kind: String = "a configuration file") throws -> String {
+        try read(path, limit: limit, kind: kind).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
     /// A free backup name: `PATH.YYYYMMDD-HHMMSS.bak`, then `-1`, `-2`, ...

@@ -24,24 +24,45 @@ public final class TrustStore: @unchecked Sendable {
         case .system:
             guard X509_STORE_set_default_paths(store) == 1 else { throw MailSecError.openSSL("cannot load the system trust store") }
         case .file(let path):
-            guard let status = FileStatus(path: path) else { throw MailSecError(.fileNotFound, "\(path): no such file (--ca-file)") }
-            guard !status.isDirectory else {
+            // Read here, not by OpenSSL: our reader refuses a FIFO or device that would block forever.
+            if FileStatus(path: path)?.isDirectory == true {
                 throw MailSecError(.invalidInput, "\(path) is a directory", remedy: "use --ca-path for a directory of hashed certificates")
             }
-            guard X509_STORE_load_file(store, path) == 1 else {
-                throw MailSecError.openSSL("\(path) holds no usable CA certificates (--ca-file)")
-            }
+            let bytes = try SecureFileSystem.read(path, limit: 16 << 20, kind: "a CA file (--ca-file)").withUnsafeBytes { Array($0) }
+            let certificates = try Certificate.all(in: bytes, source: path)
+            guard !certificates.isEmpty else { throw MailSecError(.invalidInput, "\(path) holds no CA certificates (--ca-file)") }
+            for certificate in certificates { try add(certificate, from: path) }
         case .directory(let path):
             guard FileStatus(path: path)?.isDirectory == true else {
                 throw MailSecError(.fileNotFound, "\(path): no such directory (--ca-path)")
             }
-            guard X509_STORE_load_path(store, path) == 1 else { throw MailSecError.openSSL("cannot use \(path) as a CA directory") }
+            // Every certificate file in the directory, read by us for the same reason;
+            // OpenSSL's lazy hashed lookup would open whatever a hash name points at.
+            var added = 0
+            for name in try SecureFileSystem.entries(of: path) where !name.hasPrefix(".") {
+                let file = path + "/" + name
+                guard FileStatus(path: file)?.isDirectory != true else { continue }
+                let bytes = try SecureFileSystem.read(file, limit: 16 << 20, kind: "a CA certificate (--ca-path)").withUnsafeBytes { Array($0) }
+                guard let certificates = try? Certificate.all(in: bytes, source: file) else { continue }
+                for certificate in certificates {
+                    try add(certificate, from: file)
+                    added += 1
+                }
+            }
+            guard added > 0 else { throw MailSecError(.invalidInput, "\(path) holds no CA certificates (--ca-path)") }
         }
         OpenSSLErrorQueue.clear()
     }
 
     deinit {
         X509_STORE_free(pointer)
+    }
+
+    private func add(_ certificate: Certificate, from path: String) throws {
+        // The same certificate twice (a hash link and its file) is fine.
+        guard X509_STORE_add_cert(pointer, certificate.pointer) == 1 || OpenSSLErrorQueue.drainEntries().allSatisfy({ $0.reasonCode == X509_R_CERT_ALREADY_IN_HASH_TABLE }) else {
+            throw MailSecError.openSSL("\(path): cannot use the certificate as a trust anchor")
+        }
     }
 
     /// How to name these anchors in messages.

@@ -70,6 +70,12 @@ public struct FirewallInspector: Sendable {
         guard config != nil || FileStatus(path: RootedPath.join(root, "/etc/firewalld/zones")) != nil else { return nil }
         let zone = config.flatMap { Self.keyValue($0, "DefaultZone") } ?? "public"
         let zoneFile = "/etc/firewalld/zones/\(zone).xml"
+        // A zone is a file name: anything with a slash or dots would read another file.
+        guard !zone.isEmpty, zone.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) else {
+            return FirewallVerdict(platform: "firewalld", file: "/etc/firewalld/firewalld.conf", allows: false,
+                                   detail: "DefaultZone=\(TextSanitizer.escaped(zone)) is not a zone name (letters, digits, '_' and '-')",
+                                   remedy: "set DefaultZone=public (or the zone you use) in /etc/firewalld/firewalld.conf")
+        }
         let remedy = """
         create /etc/firewalld/services/\(portName).xml:
           <?xml version="1.0" encoding="utf-8"?>
@@ -139,7 +145,7 @@ public struct FirewallInspector: Sendable {
 
         init(_ text: String) {
             var table = "filter"
-            for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (offset, raw) in text.physicalLines().enumerated() {
                 let line = raw.trimmingWhitespace()
                 if line.hasPrefix("*") { table = String(line.dropFirst()); continue }
                 guard table == "filter" else { continue }
@@ -151,26 +157,44 @@ public struct FirewallInspector: Sendable {
     }
 
     /// The rule that accepts or refuses the port, following jumps; nil when the chain runs out (its policy decides).
+    /// Walked with an explicit stack, not recursion: a file may chain thousands of user chains.
     func decide(_ table: IptablesTable, chain start: String) -> (allows: Bool, detail: String, line: Int)? {
-        var visited: Set<String> = []
-        func evaluate(_ chain: String) -> (allows: Bool, detail: String, line: Int)? {
-            guard visited.insert(chain).inserted else { return nil }
-            for rule in table.rules[chain] ?? [] where matches(rule.words) {
-                if let target = value(after: ["-g", "--goto"], in: rule.words) { return evaluate(target) }
+        var visited: Set<String> = [start]
+        // Each frame: a chain and the next rule to look at in it. A jump pushes; RETURN or the end pops.
+        var stack: [(chain: String, next: Int)] = [(start, 0)]
+        while let frame = stack.popLast() {
+            let rules = table.rules[frame.chain] ?? []
+            var index = frame.next
+            var entered = false
+            while index < rules.count {
+                let rule = rules[index]
+                index += 1
+                guard matches(rule.words) else { continue }
+                if let target = value(after: ["-g", "--goto"], in: rule.words) {
+                    // A goto replaces this chain: there is nothing to come back to.
+                    if visited.insert(target).inserted { stack.append((target, 0)) }
+                    entered = true
+                    break
+                }
                 guard let target = value(after: ["-j", "--jump"], in: rule.words) else { continue }
                 let shown = rule.words.joined(separator: " ")
                 switch target {
                 case "ACCEPT": return (true, "line \(rule.line): \(shown)", rule.line)
                 case "DROP", "REJECT": return (false, "line \(rule.line) \(target.lowercased())s it: \(shown)", rule.line)
-                case "RETURN": return nil
+                case "RETURN":
+                    index = rules.count
                 default:
-                    // LOG, MARK and the like fall through; a user chain is entered.
-                    if table.rules[target] != nil, let decision = evaluate(target) { return decision }
+                    // LOG, MARK and the like fall through; a user chain is entered, and left again at its end.
+                    if table.rules[target] != nil, visited.insert(target).inserted {
+                        stack.append((frame.chain, index))
+                        stack.append((target, 0))
+                        entered = true
+                    }
                 }
+                if entered { break }
             }
-            return nil
         }
-        return evaluate(start)
+        return nil
     }
 
     /// Whether an iptables rule matches a new TCP connection to the port from anywhere, on any interface but lo.
@@ -195,7 +219,7 @@ public struct FirewallInspector: Sendable {
     func nftables(_ text: String, file: String) -> FirewallVerdict? {
         let remedy = "add to the input chain in \(file), before any drop/reject rule:\n  tcp dport \(port) accept\nthen: nft -f \(file) (or systemctl reload nftables)"
         var inInput = false, policy = "accept", found = false
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (offset, raw) in text.physicalLines().enumerated() {
             let line = (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingWhitespace()
             if line.hasPrefix("chain ") { inInput = false }
             if line.contains("hook input") {
@@ -245,7 +269,7 @@ public struct FirewallInspector: Sendable {
         var macros: [String: String] = [:]
         var passes = false, blocks = false, passLine = 0
         var detail = ""
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { raw in
+        let lines = text.physicalLines().map { raw in
             (raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingWhitespace()
         }
         for (offset, line) in lines.enumerated() {
@@ -257,8 +281,7 @@ public struct FirewallInspector: Sendable {
                 continue
             }
             guard let first = words.first else { continue }
-            var expanded = line
-            for (name, value) in macros { expanded = expanded.replacingOccurrences("$" + name, with: value) }
+            let expanded = Self.expandMacros(line, macros)
             let tokens = expanded.replacingCharacters(["{", "}", ",", "\""]).split(separator: " ").map(String.init)
             if first == "block" && (tokens.contains("all") || (tokens.contains("in") && !tokens.contains("port"))) { blocks = true }
             if first == "pass", !tokens.contains("out"), let index = tokens.firstIndex(of: "port") {
@@ -282,10 +305,29 @@ public struct FirewallInspector: Sendable {
         return FirewallVerdict(platform: "pf", file: file, allows: !blocks, detail: blocks ? "\(why), and a block rule covers the rest" : "\(why), but nothing blocks it", remedy: remedy)
     }
 
+    /// pf's `$name` macros in one pass over the line (a replacement per known macro would be lines × macros).
+    static func expandMacros(_ line: String, _ macros: [String: String]) -> String {
+        guard line.contains("$") else { return line }
+        var result = ""
+        var rest = Substring(line)
+        while let dollar = rest.firstIndex(of: "$") {
+            result += rest[..<dollar]
+            let afterDollar = rest.index(after: dollar)
+            let name = rest[afterDollar...].prefix(while: PostfixExpansion.isNameCharacter)
+            if let value = macros[String(name)] {
+                result += value
+            } else {
+                result += "$" + name
+            }
+            rest = rest[name.endIndex...]
+        }
+        return result + rest
+    }
+
     // MARK: Small text helpers
 
     static func keyValue(_ text: String, _ key: String) -> String? {
-        for line in text.split(separator: "\n") {
+        for line in text.nonEmptyLines() {
             let trimmed = line.trimmingWhitespace()
             guard trimmed.hasPrefix(key + "=") else { continue }
             return String(trimmed.dropFirst(key.count + 1)).trimmingCharacters(in: "\"' ")
@@ -293,9 +335,22 @@ public struct FirewallInspector: Sendable {
         return nil
     }
 
-    /// The attributes of every `<name .../>` element, e.g. `<port protocol="tcp" port="465"/>`.
+    /// The text without `<!-- ... -->` comments: a port in a comment opens nothing.
+    static func withoutXMLComments(_ text: String) -> String {
+        guard text.contains("<!--") else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let open = rest.firstRange(of: "<!--") {
+            result += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].firstRange(of: "-->") else { return result }
+            rest = rest[close.upperBound...]
+        }
+        return result + rest
+    }
+
+    /// The attributes of every `<name .../>` element, e.g. `<port protocol="tcp" port="465"/>`, outside comments.
     static func xmlElements(in text: String, named name: String) -> [[String: String]] {
-        text.split(separator: "<").compactMap { piece in
+        withoutXMLComments(text).split(separator: "<").compactMap { piece in
             guard piece.hasPrefix(name + " ") || piece.hasPrefix(name + "\t") || piece.hasPrefix(name + "/") else { return nil }
             let tag = piece.prefix { $0 != ">" }
             var attributes: [String: String] = [:]

@@ -25,7 +25,7 @@ public struct ListeningSockets: Sendable {
         var listeners: [Listener] = []
         for (file, isIPv6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
             guard let text = try? SecureFileSystem.readText(file) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
+            for line in text.nonEmptyLines().dropFirst() {
                 let fields = line.split(separator: " ")
                 guard fields.count > 9, fields[3] == "0A" else { continue }
                 let local = fields[1].split(separator: ":")
@@ -103,7 +103,7 @@ public struct ListeningSockets: Sendable {
                 guard link.hasPrefix("socket:["), link.hasSuffix("]") else { continue }
                 let inode = String(link.dropFirst(8).dropLast())
                 if inodes.contains(inode), owners[inode] == nil {
-                    let command = (try? SecureFileSystem.readText("/proc/\(name)/comm"))?.split(separator: "\n").first.map(String.init) ?? "?"
+                    let command = (try? SecureFileSystem.readText("/proc/\(name)/comm"))?.nonEmptyLines().first.map(String.init) ?? "?"
                     owners[inode] = (pid, command)
                 }
             }

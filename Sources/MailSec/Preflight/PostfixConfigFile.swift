@@ -24,28 +24,44 @@ enum PostfixLogicalLines {
         var number: Int
         /// Where each physical line's part begins in `text` (in characters), and its number.
         var parts: [(offset: Int, number: Int)]
+        /// `text.count`, kept as parts are added: counting a long value again for each
+        /// continuation line would make a value continued over N lines cost N².
+        private var characters: Int
 
         init(text: String, number: Int, parts: [(offset: Int, number: Int)]? = nil) {
             self.text = text
             self.number = number
             self.parts = parts ?? [(0, number)]
+            characters = text.count
+        }
+
+        /// Adds a continuation line.
+        mutating func append(_ physical: Substring, number: Int) {
+            parts.append((characters, number))
+            text += physical
+            characters += physical.count
         }
 
         /// The physical lines it spans.
         var numbers: ClosedRange<Int> { number...parts.last!.number }
 
-        /// The physical line of the character at `offset`.
-        func number(at offset: Int) -> Int { parts.last { $0.offset <= offset }?.number ?? number }
+        /// The physical line of the character at `offset` (a binary search: one per token).
+        func number(at offset: Int) -> Int {
+            var low = 0, high = parts.count - 1
+            while low < high {
+                let middle = (low + high + 1) / 2
+                if parts[middle].offset <= offset { low = middle } else { high = middle - 1 }
+            }
+            return parts[low].number
+        }
     }
 
     static func split(_ text: String, file: String) -> (lines: [Line], problems: [ConfigProblem]) {
         var lines: [Line] = []
         var problems: [ConfigProblem] = []
         var number = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for physical in text.physicalLines() {
             number += 1
-            var physical = Substring(raw)
-            if physical.hasSuffix("\r") { physical = physical.dropLast() }
             let trimmed = physical.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             if physical.first == " " || physical.first == "\t" {
@@ -54,8 +70,7 @@ enum PostfixLogicalLines {
                     continue
                 }
                 // Postfix keeps the continuation's leading white space and drops the newline.
-                lines[lines.count - 1].parts.append((lines[lines.count - 1].text.count, number))
-                lines[lines.count - 1].text += physical
+                lines[lines.count - 1].append(physical, number: number)
             } else {
                 lines.append(Line(text: String(physical), number: number))
             }

@@ -34,6 +34,21 @@ public struct PostfixMainConfig: Sendable {
             let value = line.text[line.text.index(after: equals)...].split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
             entries[name] = Entry(value: value, line: line.number)
         }
+        // A parameter whose expansion runs away is a configuration error Postfix
+        // refuses too; name it instead of spending minutes and gigabytes on it.
+        let parsed = self
+        let expander = PostfixExpansion.Expander { parsed.raw($0) }
+        for (name, entry) in entries.sorted(by: { $0.value.line < $1.value.line }) where entry.value.contains("$") {
+            _ = expander.value(of: name)
+            guard let runaway = expander.runaway else { continue }
+            let message: String
+            switch runaway {
+            case .loop(let loop): message = "$\(name) cannot be expanded: it refers to $\(loop) while $\(loop) is being expanded (a loop; Postfix: unreasonable macro call nesting)"
+            case .tooLong: message = "$\(name) expands to more than \(PostfixExpansion.maximumLength / 1024) KiB (parameters that refer to each other more than once grow without bound)"
+            }
+            self.problems.append(ConfigProblem(file: path, line: entry.line, message: message))
+            break
+        }
     }
 
     public static func load(_ path: String, systemHostname: String = "localhost") throws -> PostfixMainConfig {
@@ -83,7 +98,7 @@ public struct PostfixMainConfig: Sendable {
 
     /// compatibility_level as a number: "3.6" is 3.6, unset is 0.
     var compatibilityLevel: Double {
-        let text = entries["compatibility_level"].map { PostfixExpansion.expand($0.value) { self.raw($0) } } ?? "0"
+        let text = entries["compatibility_level"].map { entry in PostfixExpansion.expand(entry.value) { self.raw($0) } } ?? "0"
         let parts = text.split(separator: ".")
         let major = Double(parts.first ?? "0") ?? 0
         let minor = parts.count > 1 ? (Double("0." + parts[1]) ?? 0) : 0
@@ -122,75 +137,120 @@ public struct PostfixMainConfig: Sendable {
 
 /// Postfix's `$name` expansion (mac_expand) and list splitting.
 enum PostfixExpansion {
+    /// No honest parameter expands to more than this; `a = $a$a` style doubling would reach gigabytes.
+    static let maximumLength = 65_536
+
     /// Expands `$name`, `${name}`, `$(name)`, `${name?text}`, `${name:text}`,
     /// `${name?{text}:{text}}` and `$$`. An undefined name expands to nothing,
-    /// as in Postfix; a loop stops at a fixed depth instead of recursing forever.
-    static func expand(_ text: String, depth: Int = 0, lookup: (String) -> String?) -> String {
-        guard depth < 50, text.contains("$") else { return text }
-        let characters = Array(text)
-        var result = ""
-        var index = 0
-        func valueOf(_ name: String) -> String {
-            expand(lookup(name) ?? "", depth: depth + 1, lookup: lookup)
+    /// as in Postfix.
+    static func expand(_ text: String, lookup: (String) -> String?) -> String {
+        withoutActuallyEscaping(lookup) { lookup in
+            let expander = Expander(lookup: lookup)
+            return expander.expand(text)
         }
-        while index < characters.count {
-            let character = characters[index]
-            guard character == "$", index + 1 < characters.count else {
-                result.append(character)
-                index += 1
-                continue
-            }
-            let next = characters[index + 1]
-            if next == "$" {
-                result.append("$")
-                index += 2
-            } else if next == "{" || next == "(" {
-                let close: Character = next == "{" ? "}" : ")"
-                var level = 0, end = index + 1
-                while end < characters.count {
-                    if characters[end] == next { level += 1 } else if characters[end] == close { level -= 1; if level == 0 { break } }
-                    end += 1
-                }
-                guard end < characters.count else {
-                    result.append(contentsOf: characters[index...])
-                    break
-                }
-                result += expandReference(String(characters[(index + 2)..<end]), depth: depth, lookup: lookup, valueOf: valueOf)
-                index = end + 1
-            } else if isNameCharacter(next) {
-                var end = index + 1
-                while end < characters.count, isNameCharacter(characters[end]) { end += 1 }
-                result += valueOf(String(characters[(index + 1)..<end]))
-                index = end
-            } else {
-                result.append(character)
-                index += 1
-            }
-        }
-        return result
     }
 
-    private static func expandReference(_ inner: String, depth: Int, lookup: (String) -> String?, valueOf: (String) -> String) -> String {
-        // Postfix 3's `${{expr} op {expr} ? ...}` comparisons are not needed by the checks; they expand to nothing.
-        guard let first = inner.first, isNameCharacter(first) else { return "" }
-        let name = String(inner.prefix(while: isNameCharacter))
-        let rest = inner.dropFirst(name.count)
-        guard let operation = rest.first else { return valueOf(name) }
-        let isSet = !valueOf(name).isEmpty
-        var argument = String(rest.dropFirst())
-        var otherwise: String?
-        // `{then}:{else}` with braces around each branch.
-        let parts = argument.split(separator: "}:{", maxSplits: 1, omittingEmptySubsequences: false)
-        if operation == "?", argument.hasPrefix("{"), argument.hasSuffix("}"), parts.count == 2 {
-            argument = String(parts[0].dropFirst())
-            otherwise = String(parts[1].dropLast())
-        } else if argument.hasPrefix("{"), argument.hasSuffix("}"), argument.count >= 2 {
-            argument = String(argument.dropFirst().dropLast())
+    /// What stops an expansion: a parameter that refers to itself, or a result past `maximumLength`.
+    enum Runaway: Equatable, Sendable {
+        case loop(String)
+        case tooLong
+    }
+
+    /// One expansion run. Each name is expanded once and remembered (the
+    /// lookup is fixed for the run), so a chain of doublings costs its output,
+    /// not 2^depth work; the output is capped; a name met again while it is
+    /// being expanded is a loop (Postfix: "unreasonable macro call nesting").
+    final class Expander {
+        let lookup: (String) -> String?
+        private var cache: [String: String] = [:]
+        private var active: Set<String> = []
+        private(set) var runaway: Runaway?
+
+        init(lookup: @escaping (String) -> String?) {
+            self.lookup = lookup
         }
-        switch operation {
-        case "?": return isSet ? expand(argument, depth: depth + 1, lookup: lookup) : expand(otherwise ?? "", depth: depth + 1, lookup: lookup)
-        case ":": return isSet ? valueOf(name) : expand(argument, depth: depth + 1, lookup: lookup)
-        default: return valueOf(name)
+
+        func expand(_ text: String) -> String {
+            guard text.contains("$") else { return text }
+            let characters = Array(text)
+            var result = ""
+            var index = 0
+            while index < characters.count, runaway == nil {
+                let character = characters[index]
+                guard character == "$", index + 1 < characters.count else {
+                    result.append(character)
+                    index += 1
+                    continue
+                }
+                let next = characters[index + 1]
+                if next == "$" {
+                    result.append("$")
+                    index += 2
+                } else if next == "{" || next == "(" {
+                    let close: Character = next == "{" ? "}" : ")"
+                    var level = 0, end = index + 1
+                    while end < characters.count {
+                        if characters[end] == next { level += 1 } else if characters[end] == close { level -= 1; if level == 0 { break } }
+                        end += 1
+                    }
+                    guard end < characters.count else {
+                        result.append(contentsOf: characters[index...])
+                        break
+                    }
+                    result += expandReference(String(characters[(index + 2)..<end]))
+                    index = end + 1
+                } else if PostfixExpansion.isNameCharacter(next) {
+                    var end = index + 1
+                    while end < characters.count, PostfixExpansion.isNameCharacter(characters[end]) { end += 1 }
+                    result += value(of: String(characters[(index + 1)..<end]))
+                    index = end
+                } else {
+                    result.append(character)
+                    index += 1
+                }
+                if result.utf8.count > PostfixExpansion.maximumLength {
+                    runaway = runaway ?? .tooLong
+                    return String(result.utf8.prefix(PostfixExpansion.maximumLength))!
+                }
+            }
+            return result
+        }
+
+        /// The expanded value of a parameter, from the cache when it was met before.
+        func value(of name: String) -> String {
+            if let known = cache[name] { return known }
+            guard active.insert(name).inserted else {
+                runaway = runaway ?? .loop(name)
+                return ""
+            }
+            let expanded = expand(lookup(name) ?? "")
+            active.remove(name)
+            cache[name] = expanded
+            return expanded
+        }
+
+        private func expandReference(_ inner: String) -> String {
+            // Postfix 3's `${{expr} op {expr} ? ...}` comparisons are not needed by the checks; they expand to nothing.
+            guard let first = inner.first, PostfixExpansion.isNameCharacter(first) else { return "" }
+            let name = String(inner.prefix(while: PostfixExpansion.isNameCharacter))
+            let rest = inner.dropFirst(name.count)
+            guard let operation = rest.first else { return value(of: name) }
+            let isSet = !value(of: name).isEmpty
+            var argument = String(rest.dropFirst())
+            var otherwise: String?
+            // `{then}:{else}` with braces around each branch.
+            let parts = argument.split(separator: "}:{", maxSplits: 1, omittingEmptySubsequences: false)
+            if operation == "?", argument.hasPrefix("{"), argument.hasSuffix("}"), parts.count == 2 {
+                argument = String(parts[0].dropFirst())
+                otherwise = String(parts[1].dropLast())
+            } else if argument.hasPrefix("{"), argument.hasSuffix("}"), argument.count >= 2 {
+                argument = String(argument.dropFirst().dropLast())
+            }
+            switch operation {
+            case "?": return isSet ? expand(argument) : expand(otherwise ?? "")
+            case ":": return isSet ? value(of: name) : expand(argument)
+            default: return value(of: name)
+            }
         }
     }
 

@@ -73,7 +73,7 @@ public struct PostfixMasterConfig: Sendable {
                 self.problems.append(ConfigProblem(file: path, line: line.number, message: error.message))
             }
         }
-        commented = Self.findCommented(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        commented = Self.findCommented(text.physicalLines().map(String.init))
     }
 
     public static func load(_ path: String) throws -> PostfixMasterConfig {
@@ -164,8 +164,7 @@ public struct PostfixMasterConfig: Sendable {
             // The stanza as the logical line it would be once uncommented.
             var line = PostfixLogicalLines.Line(text: stanza.texts[0], number: stanza.numbers[0])
             for (number, text) in zip(stanza.numbers, stanza.texts).dropFirst() {
-                line.parts.append((line.text.count, number))
-                line.text += text
+                line.append(Substring(text), number: number)
             }
             if let service = try? parseService(line) {
                 found.append(CommentedService(service: service, lineNumbers: stanza.numbers, uncommented: stanza.texts))

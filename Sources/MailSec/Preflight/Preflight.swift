@@ -148,7 +148,7 @@ struct PreflightContext {
             if gethostname(&buffer, buffer.count) == 0 { return String(cString: buffer) }
         }
         let text = (try? SecureFileSystem.readText(RootedPath.join(root, "/etc/hostname"))) ?? ""
-        return text.split(separator: "\n").first.map { $0.trimmingWhitespace() } ?? "localhost"
+        return text.nonEmptyLines().first.map { $0.trimmingWhitespace() } ?? "localhost"
     }
 
     /// A path named in the configuration, read under the root.

@@ -83,7 +83,12 @@ extension PreflightContext {
         let path = main.value("smtpd_sasl_path", overrides: overrides)
         let address: SocketAddress
         if path.hasPrefix("inet:") {
-            guard let parsed = try? SocketAddress(parsing: path) else { return [.fail(id, "smtpd_sasl_path = \(path) is not inet:HOST:PORT")] }
+            guard let parsed = try? SocketAddress(parsing: path) else { return [.fail(id, "smtpd_sasl_path = \(TextSanitizer.escaped(path)) is not inet:HOST:PORT")] }
+            // A copied tree must not decide where a password goes: only this
+            // machine's own configuration may send it over the network.
+            guard request.isLiveSystem else {
+                return [.skip(id, "smtpd_sasl_path = \(parsed) is a network address; under --root MailSec connects only to Unix sockets inside the tree, so it is not tried")]
+            }
             address = parsed
         } else {
             let full = path.hasPrefix("/") ? path : main.value("queue_directory") + "/" + path

@@ -1,3 +1,5 @@
+import Glibc
+
 /// /etc/services: what getservbyname() answers, and so what Postfix's
 /// master can bind when master.cf names a port instead of a number.
 public struct ServicesFile: Sendable {
@@ -14,7 +16,7 @@ public struct ServicesFile: Sendable {
 
     public init(text: String, path: String) {
         self.path = path
-        for (offset, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (offset, raw) in text.physicalLines().enumerated() {
             let content = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let fields = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
             guard fields.count >= 2 else { continue }
@@ -53,13 +55,13 @@ public struct SystemAccounts: Sendable {
     private var members: [UInt32: Set<String>] = [:]
 
     public init(passwd: String, group: String) {
-        for line in passwd.split(separator: "\n") {
+        for line in passwd.nonEmptyLines() {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             guard fields.count >= 4, let uid = UInt32(fields[2]), let gid = UInt32(fields[3]) else { continue }
             let name = String(fields[0])
             if users[name] == nil { users[name] = User(name: name, uid: uid, gid: gid) }
         }
-        for line in group.split(separator: "\n") {
+        for line in group.nonEmptyLines() {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             guard fields.count >= 4, let gid = UInt32(fields[2]) else { continue }
             if groupNames[gid] == nil { groupNames[gid] = String(fields[0]) }
@@ -98,10 +100,36 @@ public enum RootedPath {
     /// Whether `root` is this machine's own file tree rather than a copy.
     public static func isLiveSystem(_ root: String) -> Bool { root == "/" || root.isEmpty }
 
-    /// ROOT + PATH for an absolute PATH; `/` as root changes nothing.
+    /// Where PATH, as the machine under ROOT would resolve it, is on this
+    /// machine. `/` as root changes nothing. Under another root, `..` stops at
+    /// the root and symbolic links are followed inside the tree (an absolute
+    /// target starts again at the root), so neither a path in a copied
+    /// main.cf nor a link in the tree can make MailSec read this machine's
+    /// own files and judge them as the tree's.
     public static func join(_ root: String, _ path: String) -> String {
         guard !isLiveSystem(root) else { return path }
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
-        return base + (path.hasPrefix("/") ? path : "/" + path)
+        var resolved: [Substring] = []
+        var pending = Array(path.split(separator: "/").reversed())
+        var links = 0
+        while let component = pending.popLast() {
+            if component == "." { continue }
+            if component == ".." {
+                _ = resolved.popLast()
+                continue
+            }
+            let candidate = base + "/" + (resolved + [component]).joined(separator: "/")
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let length = readlink(candidate, &buffer, buffer.count - 1)
+            guard length > 0, links < 40 else {
+                resolved.append(component)
+                continue
+            }
+            links += 1
+            let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix("/") { resolved.removeAll() }
+            pending.append(contentsOf: target.split(separator: "/").reversed())
+        }
+        return base + "/" + resolved.joined(separator: "/")
     }
 }

@@ -19,7 +19,7 @@ public struct CyrusConfiguration: Sendable {
             guard FileStatus(path: path) != nil else { continue }
             let text = try SecureFileSystem.readText(path)
             var options: [String: String] = [:]
-            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (number, line) in text.physicalLines().enumerated() {
                 let trimmed = String(line).trimmingWhitespace()
                 if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
                 guard let colon = trimmed.firstIndex(of: ":") else {

@@ -30,3 +30,33 @@ extension StringProtocol {
         return result + rest
     }
 }
+
+extension StringProtocol {
+    /// The physical lines: split at each LF, a CR before it dropped, so CRLF
+    /// files read like LF ones. (In Swift "\r\n" is one Character, so
+    /// splitting on the Character "\n" would never find it.) Like
+    /// `split(omittingEmptySubsequences: false)`, a final LF yields a last empty line.
+    func physicalLines() -> [Substring] {
+        let text = Substring(self)
+        let scalars = text.unicodeScalars
+        var lines: [Substring] = []
+        var start = scalars.startIndex
+        var index = start
+        while index < scalars.endIndex {
+            if scalars[index] == "\n" {
+                var end = index
+                if end > start, scalars[scalars.index(before: end)] == "\r" { end = scalars.index(before: end) }
+                lines.append(Substring(scalars[start..<end]))
+                start = scalars.index(after: index)
+            }
+            index = scalars.index(after: index)
+        }
+        lines.append(Substring(scalars[start...]))
+        return lines
+    }
+
+    /// The physical lines that are not empty.
+    func nonEmptyLines() -> [Substring] {
+        physicalLines().filter { !$0.isEmpty }
+    }
+}

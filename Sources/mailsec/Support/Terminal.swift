@@ -83,7 +83,7 @@ enum Terminal {
 
     /// The first line of a file, newline stripped, as a secret.
     static func readSecretFile(_ path: String) throws -> SecureBytes {
-        let contents = try SecureFileSystem.read(path, limit: 64 * 1024)
+        let contents = try SecureFileSystem.read(path, limit: 64 * 1024, kind: "a password or passphrase file")
         let secret = SecureBytes()
         contents.withUnsafeBytes { bytes in
             for byte in bytes {

@@ -284,3 +284,73 @@ extension HardeningTests {
         #expect(worst["tls-files"] == "fail")
     }
 }
+
+extension HardeningTests {
+    // Defect 11: auth decode showed secrets of malformed PLAIN strings, OAUTHBEARER tokens and bad base64.
+    @Test func authDecodeNeverShowsASecretItWasNotAskedFor() throws {
+        let secret = "hunter2-secret"
+        let token = "vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"
+        let strings = [
+            Data("alice\u{0}\(secret)".utf8).base64EncodedString(),                 // a NUL missing
+            Data("\u{0}alice\u{0}\(secret)\u{0}extra".utf8).base64EncodedString(),  // one too many
+            Data("n,a=alice@example.com,\u{1}host=mail.example.com\u{1}port=587\u{1}auth=Bearer \(token)\u{1}\u{1}".utf8).base64EncodedString(),
+        ]
+        for string in strings {
+            for json in [false, true] {
+                let result = try mailsec(arguments: ["auth", "decode"] + (json ? ["--json"] : []) + [string])
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(!result.stdout.contains(secret) && !result.stdout.contains(token), "\(result.stdout)")
+                #expect(result.stdout.contains("bytes>"), "the secret's length is shown instead: \(result.stdout)")
+            }
+        }
+        let bearer = try parseJSON(try mailsec("auth", "decode", "--json", strings[2]).stdout)
+        #expect(bearer["kind"] as? String == "OAUTHBEARER" && bearer["user"] as? String == "alice@example.com")
+        // Not base64: the error names where, never the string itself.
+        let credential = Data("\u{0}alice\u{0}\(secret)".utf8).base64EncodedString()
+        let broken = String(credential.dropLast(2)) + "*="
+        let result = try mailsec("auth", "decode", broken)
+        #expect(result.status == 2)
+        #expect(!result.stderr.contains(String(credential.prefix(12))), "\(result.stderr)")
+        #expect(result.stderr.contains("not base64") && result.stderr.contains("'*'"))
+    }
+
+    // Defect 22: Dovecot debug logs without resp= were misread, and the CONT exchange missed.
+    @Test func dovecotLogsWithoutAnInitialResponseAreFollowed() throws {
+        let temp = try TemporaryDirectory()
+        let plain = Data("\u{0}dave\u{0}dave-pass".utf8).base64EncodedString()
+        let log = """
+        Dec 01 10:00:00 mx dovecot: auth: Debug: client in: AUTH\t1\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1
+        Dec 01 10:00:00 mx dovecot: auth: Debug: client out: CONT\t1\t
+        Dec 01 10:00:00 mx dovecot: auth: Debug: client in: CONT\t1\t\(plain)
+        Dec 01 10:00:01 mx dovecot: auth: Debug: client in: AUTH\t2\tLOGIN\tservice=smtp
+        Dec 01 10:00:01 mx dovecot: auth: Debug: client out: CONT\t2\tVXNlcm5hbWU6
+        Dec 01 10:00:01 mx dovecot: auth: Debug: client in: CONT\t2\tZXZl
+        Dec 01 10:00:01 mx dovecot: auth: Debug: client out: CONT\t2\tUGFzc3dvcmQ6
+        Dec 01 10:00:01 mx dovecot: auth: Debug: client in: CONT\t2\tZXZlLXBhc3M=
+
+        """
+        // CRLF as well as LF (a log copied from Windows).
+        for text in [log, log.replacingOccurrences(of: "\n", with: "\r\n")] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: temp.file("log")))
+            let result = try mailsec("auth", "decode", "--json", "--log", temp.file("log"))
+            #expect(result.status == 0, "\(result.stderr)")
+            let objects = try result.stdout.split(separator: "\n").map { try parseJSON(String($0)) }
+            #expect(objects.map { $0["kind"] as? String } == ["PLAIN", "LOGIN user name", "LOGIN password"], "\(result.stdout)")
+            #expect(objects.first?["user"] as? String == "dave")
+            #expect(objects.dropFirst().first?["user"] as? String == "eve")
+            #expect(!result.stdout.contains("dave-pass") && !result.stdout.contains("eve-pass"))
+        }
+    }
+
+    // Defect 13: preflight --root sent the password to whatever inet:HOST:PORT a copied main.cf named.
+    @Test func aCopiedTreeCannotDirectWhereAPasswordGoes() throws {
+        let listener = try Listener()
+        var tree = PreflightTree()
+        tree.mainExtra = ["smtpd_sasl_path = inet:127.0.0.1:\(listener.port)"]
+        let directory = try TemporaryDirectory()
+        let (_, worst, json, result) = try preflight(["--root", try tree.build(in: directory), "--auth-user", "alice"], input: "alice-pass\n")
+        #expect(worst["sasl-socket"] == "skip", "\(result.stdout)")
+        #expect(messages(json, id: "sasl-socket").contains("under --root"))
+        #expect(!listener.hasPendingConnection, "nothing connected to the address the copied main.cf named")
+    }
+}

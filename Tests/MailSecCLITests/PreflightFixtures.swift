@@ -206,6 +206,12 @@ final class Listener: Sendable {
     }
 
     deinit { close(descriptor) }
+
+    /// Whether a client has connected and is waiting to be accepted (accepts it, without waiting).
+    var hasPendingConnection: Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1
+    }
 }
 
 /// Runs preflight with --json and returns the exit code, each id's worst status, and the document.

@@ -121,11 +121,14 @@ public enum RootedPath {
             let candidate = base + "/" + (resolved + [component]).joined(separator: "/")
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = readlink(candidate, &buffer, buffer.count - 1)
-            guard length > 0, links < 40 else {
+            guard length > 0 else {
                 resolved.append(component)
                 continue
             }
             links += 1
+            // A loop (a link to itself through the root, say): name a path that cannot exist
+            // rather than hand the link to the system, which would follow it out of the tree.
+            guard links <= 40 else { return base + "/.symbolic link loop at " + candidate.dropFirst(base.count) }
             let target = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if target.hasPrefix("/") { resolved.removeAll() }
             pending.append(contentsOf: target.split(separator: "/").reversed())

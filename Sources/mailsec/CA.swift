@@ -35,10 +35,7 @@ struct CA: ParsableCommand {
         @OptionGroup var placement: PlacementOptions
 
         func validate() throws {
-            guard !name.isEmpty, name.count <= 64, name.first != ".", name.first != "-",
-                  name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
-                throw ValidationError("invalid CA name '\(name)': use letters, digits, '.', '-' and '_' (it becomes a file name)")
-            }
+            do { try PKILayout.validateAuthorityName(name) } catch let error as MailSecError { throw ValidationError(error.message) }
             guard CertificateProfile.dayRange.contains(days) else {
                 throw ValidationError("--days \(days) is out of range: use 1 to \(CertificateProfile.dayRange.upperBound)")
             }

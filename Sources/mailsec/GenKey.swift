@@ -66,6 +66,17 @@ struct GenKey: ParsableCommand {
             throw ValidationError("--days \(days) is out of range: use 1 to \(CertificateProfile.dayRange.upperBound) (365 is usual)")
         }
         if csr && authority != nil { throw ValidationError("--csr and --ca exclude each other: a CSR goes to an outside CA") }
+        if let authority {
+            do { try PKILayout.validateAuthorityName(authority) } catch let error as MailSecError { throw ValidationError("--ca: " + error.message) }
+        }
+        for (option, path) in [("--key-out", keyOut), ("--cert-out", certOut)] {
+            if let path, path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                throw ValidationError("\(option) \(TextSanitizer.quoted(path)) contains a control character (a newline?)")
+            }
+        }
+        if let keyOut, let certOut, SecureFileSystem.absolute(keyOut) == SecureFileSystem.absolute(certOut) {
+            throw ValidationError("--key-out and --cert-out name the same file: the certificate would take the key's place")
+        }
         if reuseKey && encryption.encrypt { throw ValidationError("--encrypt makes a new key; it cannot be combined with --reuse-key") }
         if reuseKey && (key.bits != nil || key.curve != nil || key.keyType != .rsa) {
             throw ValidationError("--reuse-key keeps the existing key, so --key-type, --bits and --curve do not apply")

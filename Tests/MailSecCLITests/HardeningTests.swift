@@ -354,3 +354,109 @@ extension HardeningTests {
         #expect(!listener.hasPendingConnection, "nothing connected to the address the copied main.cf named")
     }
 }
+
+/// Whether the key file and the certificate file belong together, as openssl sees them.
+func keyMatchesCertificate(key: String, certificate: String) throws -> Bool {
+    let fromKey = try run("/usr/bin/openssl", ["pkey", "-in", key, "-pubout"])
+    let fromCertificate = try run("/usr/bin/openssl", ["x509", "-in", certificate, "-noout", "-pubkey"])
+    return fromKey.status == 0 && fromCertificate.status == 0 && fromKey.stdout == fromCertificate.stdout
+}
+
+extension HardeningTests {
+    // Defect 7: --force replaced the key even when the certificate could not be replaced,
+    // and concurrent runs mixed their files.
+    @Test func aFailedCertificateLeavesTheOldKeyInPlace() throws {
+        let directory = try TemporaryDirectory()
+        let key = directory.file("root/etc/pki/tls/private/mail.example.com.key")
+        let certificate = directory.file("root/etc/pki/tls/certs/mail.example.com.crt")
+        #expect(try mailsec("genkey", "--root", directory.file("root"), "--batch", "--key-type", "ec", "mail.example.com").status == 0)
+        let oldKey = try readFile(key)
+        // The certificate's path is now a directory with something in it: rename cannot replace it.
+        try FileManager.default.removeItem(atPath: certificate)
+        try FileManager.default.createDirectory(atPath: certificate + "/inside", withIntermediateDirectories: true)
+        let result = try mailsec("genkey", "--root", directory.file("root"), "--batch", "--force", "--key-type", "ec", "mail.example.com")
+        #expect(result.status == 2, "\(result.stdout)")
+        #expect(try readFile(key) == oldKey, "the key is the old one")
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.file("root/etc/pki/tls/private"))
+        #expect(left == ["mail.example.com.key"], "no temporary file, journal or stray backup: \(left)")
+    }
+
+    @Test func concurrentForcedRunsLeaveAMatchingPair() throws {
+        let directory = try TemporaryDirectory()
+        let root = directory.file("root")
+        let key = root + "/etc/pki/tls/private/mail.example.com.key"
+        let certificate = root + "/etc/pki/tls/certs/mail.example.com.crt"
+        #expect(try mailsec("genkey", "--root", root, "--batch", "--key-type", "ec", "mail.example.com").status == 0)
+        for trial in 0..<15 {
+            let runs = try (0..<2).map { _ in
+                try SpawnedProcess(mailsecPath, ["genkey", "--root", root, "--batch", "--force", "--key-type", "ec", "mail.example.com"], capture: false)
+            }
+            let statuses = runs.map { $0.wait() }
+            #expect(statuses == [0, 0], "trial \(trial): \(statuses)")
+            #expect(try keyMatchesCertificate(key: key, certificate: certificate), "trial \(trial): key and certificate belong together")
+        }
+    }
+
+    @Test func aPairReplacementInterruptedBetweenItsRenamesIsFinishedByTheNextRun() throws {
+        let directory = try TemporaryDirectory()
+        let root = directory.file("root")
+        let keys = root + "/etc/pki/tls/private", certificates = root + "/etc/pki/tls/certs"
+        #expect(try mailsec("genkey", "--root", root, "--batch", "--key-type", "ec", "mail.example.com").status == 0)
+        // A second pair, staged as a run would stage it; then the run "dies" after renaming the key only.
+        let other = directory.file("other")
+        #expect(try mailsec("genkey", "--root", other, "--batch", "--key-type", "ec", "mail.example.com").status == 0)
+        let stagedKey = keys + "/.mail.example.com.key.tmp-1-test", stagedCertificate = certificates + "/.mail.example.com.crt.tmp-1-test"
+        try FileManager.default.copyItem(atPath: other + "/etc/pki/tls/private/mail.example.com.key", toPath: stagedKey)
+        try FileManager.default.copyItem(atPath: other + "/etc/pki/tls/certs/mail.example.com.crt", toPath: stagedCertificate)
+        try "\(stagedKey)\t\(keys)/mail.example.com.key\n\(stagedCertificate)\t\(certificates)/mail.example.com.crt\n"
+            .write(toFile: keys + "/.mail.example.com.key.commit", atomically: true, encoding: .utf8)
+        #expect(rename(stagedKey, keys + "/mail.example.com.key") == 0)
+        #expect(try !keyMatchesCertificate(key: keys + "/mail.example.com.key", certificate: certificates + "/mail.example.com.crt"))
+        // Any later run for this key finishes the job first (this one then refuses to overwrite).
+        let next = try mailsec("genkey", "--root", root, "--batch", "--key-type", "ec", "mail.example.com")
+        #expect(next.status == 2)
+        #expect(try keyMatchesCertificate(key: keys + "/mail.example.com.key", certificate: certificates + "/mail.example.com.crt"))
+        #expect(!FileManager.default.fileExists(atPath: keys + "/.mail.example.com.key.commit"))
+    }
+
+    // Defect 10: a writable directory above the key directory let another user swap it.
+    @Test func everyDirectoryAboveTheKeyMustBeSafe() throws {
+        let directory = try TemporaryDirectory()
+        let root = directory.file("root")
+        try FileManager.default.createDirectory(atPath: root + "/etc/pki/tls/private", withIntermediateDirectories: true)
+        chmod(root + "/etc/pki/tls/private", 0o700)
+        chmod(root + "/etc/pki/tls", 0o777)
+        let result = try mailsec("genkey", "--root", root, "--batch", "--key-type", "ec", "mail.example.com")
+        #expect(result.status == 2)
+        #expect(result.stderr.contains(root + "/etc/pki/tls ") && result.stderr.contains("writable by others"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/etc/pki/tls/private/mail.example.com.key"))
+        // Owned by another user: just as unsafe.
+        chmod(root + "/etc/pki/tls", 0o755)
+        chown(root + "/etc/pki", 65_534, 65_534)
+        let owned = try mailsec("genkey", "--root", root, "--batch", "--key-type", "ec", "mail.example.com")
+        #expect(owned.status == 2 && owned.stderr.contains("owned by nobody"), "\(owned.stderr)")
+        // A shared directory (sticky, like /tmp) as the key directory: refused, and no chmod of it is suggested.
+        let shared = directory.file("shared")
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        chmod(shared, 0o1777)
+        let sticky = try mailsec("genkey", "--batch", "--key-type", "ec", "--key-out", shared + "/k.key", "--cert-out", directory.file("k.crt"), "mail.example.com")
+        #expect(sticky.status == 2 && sticky.stderr.contains("shared directory"), "\(sticky.stderr)")
+        #expect(!sticky.stderr.contains("chmod"))
+    }
+
+    // Defects 16, 21, 23: paths and names genkey must refuse before doing anything.
+    @Test func genkeyRefusesPathsAndNamesItCannotHonour() throws {
+        let directory = try TemporaryDirectory()
+        let cases: [[String]] = [
+            ["--key-out", directory.file("x.pem"), "--cert-out", directory.file("x.pem")],
+            ["--key-out", directory.file("x.pem"), "--cert-out", directory.file("./x.pem")],
+            ["--key-out", directory.file("a\nsmtpd_tls_key_file = /tmp/evil.key"), "--cert-out", directory.file("b.crt")],
+            ["--root", directory.file("root"), "--ca", "../../../tmp/evil"],
+        ]
+        for arguments in cases {
+            let result = try mailsec(arguments: ["genkey", "--batch", "--key-type", "ec"] + arguments + ["mail.example.com"])
+            #expect(result.status == 64, "\(arguments): exit \(result.status) \(result.stdout)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty, "nothing written for \(arguments)")
+        }
+    }
+}

@@ -83,13 +83,28 @@ public enum Issuer {
         let reusing: Bool
         if case .reuseExisting = request.key { reusing = true } else { reusing = false }
         var warnings: [String] = []
+        try validatePaths(key: locations.keyPath, output: outputPath)
 
         // Refuse early, before spending seconds on an RSA key.
         try SecureFileSystem.prepareDirectory(SecureFileSystem.directory(of: locations.keyPath), mode: locations.keyDirectoryMode,
                                               owner: ownerForKey(locations), holdsPrivateKeys: true)
         try SecureFileSystem.prepareDirectory(SecureFileSystem.directory(of: outputPath), mode: 0o755,
                                               owner: FileOwner.isRunningAsRoot ? .root : nil, holdsPrivateKeys: false)
-        let keyExists = FileStatus(path: locations.keyPath, followLinks: false) != nil
+        // Held from here to the end: checked once, written through, and locked so
+        // that two runs for the same key take turns.
+        let keyDirectory = try SecureDirectory(path: SecureFileSystem.directory(of: locations.keyPath), holdsPrivateKeys: true)
+        let outputDirectory = try SecureDirectory(path: SecureFileSystem.directory(of: outputPath), holdsPrivateKeys: false)
+        try keyDirectory.lock()
+        let keyName = SecureFileSystem.baseName(of: locations.keyPath)
+        for finished in StagedPair.recover(keyDirectory: keyDirectory, keyName: keyName) {
+            warnings.append("finished putting \(finished) in place: an earlier run was interrupted between replacing the key and its certificate")
+        }
+        let outputName = SecureFileSystem.baseName(of: outputPath)
+        if outputDirectory.path == keyDirectory.path, outputName == keyName {
+            throw MailSecError(.invalidInput, "the key and the certificate would both be written to \(locations.keyPath)",
+                               remedy: "give them different paths (--key-out and --cert-out)")
+        }
+        let keyExists = keyDirectory.status(of: keyName) != nil
         if reusing {
             guard keyExists else {
                 throw MailSecError(.fileNotFound, "\(locations.keyPath): no key to reuse", remedy: "leave out --reuse-key to make a new key")
@@ -98,7 +113,7 @@ public enum Issuer {
             throw MailSecError(.fileExists, "\(locations.keyPath) already exists; it was left untouched",
                                remedy: "renew the certificate for this key with --reuse-key, or replace the key with --force (the old one is kept as a backup)")
         }
-        if FileStatus(path: outputPath, followLinks: false) != nil && !request.force && !reusing {
+        if outputDirectory.status(of: outputName) != nil && !request.force && !reusing {
             throw MailSecError(.fileExists, "\(outputPath) already exists; it was left untouched",
                                remedy: "pass --force to replace it (a backup is kept)")
         }
@@ -143,15 +158,15 @@ public enum Issuer {
         if !reusing {
             let pem = try key.pkcs8PEM(passphrase: request.keyPassphrase)
             stagedKey = try pem.withUnsafeBytes {
-                try StagedFile(path: locations.keyPath, contents: $0, mode: locations.keyMode, owner: ownerForKey(locations))
+                try StagedFile(in: keyDirectory, name: keyName, contents: $0, mode: locations.keyMode, owner: ownerForKey(locations))
             }
         }
         let stagedOutput = try outputBytes.withUnsafeBytes {
-            try StagedFile(path: outputPath, contents: $0, mode: locations.publicMode, owner: FileOwner.isRunningAsRoot ? .root : nil)
+            try StagedFile(in: outputDirectory, name: outputName, contents: $0, mode: locations.publicMode, owner: FileOwner.isRunningAsRoot ? .root : nil)
         }
-        let now = Date()
-        let keyBackup = try stagedKey?.commit(replacing: request.force, now: now)
-        let outputBackup = try stagedOutput.commit(replacing: request.force || reusing, now: now)
+        // Key and certificate change together or not at all.
+        let (keyBackup, outputBackup) = try StagedPair(key: stagedKey, certificate: stagedOutput)
+            .commit(replacingKey: request.force, replacingCertificate: request.force || reusing, keyDirectory: keyDirectory, keyName: keyName)
 
         // Only a server key must load unattended; an encrypted CA key is good practice.
         if keyEncrypted && request.profile.role == .server {
@@ -180,7 +195,7 @@ public enum Issuer {
         let paths = authority.locations
         guard FileStatus(path: paths.certificatePath) != nil else {
             throw MailSecError(.fileNotFound, "no CA named '\(authority.name)': \(paths.certificatePath) does not exist",
-                               remedy: "create it with: mailsec ca create \(authority.name)" + (paths.root == "/" ? "" : " --root \(paths.root)"))
+                               remedy: "create it with: mailsec ca create \(ShellQuoting.quote(authority.name))" + (paths.root == "/" ? "" : " --root \(ShellQuoting.quote(paths.root))"))
         }
         let certificateBytes = try SecureFileSystem.read(paths.certificatePath).withUnsafeBytes { Array($0) }
         guard let certificate = try Certificate.all(in: certificateBytes, source: paths.certificatePath).first else {
@@ -199,6 +214,20 @@ public enum Issuer {
             throw MailSecError(.invalidInput, "\(paths.keyPath) is not the key of \(paths.certificatePath)")
         }
         return (certificate, key)
+    }
+
+    /// Paths that cannot be written as asked: the same file for key and
+    /// certificate, or control characters (a newline in a path would also
+    /// inject lines into the configuration snippets printed afterwards).
+    static func validatePaths(key: String, output: String) throws {
+        for path in [key, output] where path.unicodeScalars.contains(where: TextSanitizer.needsEscape) {
+            throw MailSecError(.invalidInput, "the path \(TextSanitizer.quoted(path)) contains a control character (a newline?)",
+                               remedy: "give a path without control characters")
+        }
+        if SecureFileSystem.absolute(key) == SecureFileSystem.absolute(output) {
+            throw MailSecError(.invalidInput, "the key and the certificate would both be written to \(key)",
+                               remedy: "give them different paths (--key-out and --cert-out)")
+        }
     }
 
     static func ownerForKey(_ locations: KeyPairLocations) -> FileOwner? {

@@ -26,6 +26,15 @@ public enum PKILayout: String, Sendable, CaseIterable {
         return locations
     }
 
+    /// A CA's name becomes a file name: letters, digits, '.', '-' and '_', not
+    /// starting with '.' or '-' (so never `..`, a path or an option).
+    public static func validateAuthorityName(_ name: String) throws {
+        guard !name.isEmpty, name.count <= 64, name.first != ".", name.first != "-",
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+            throw MailSecError(.invalidInput, "invalid CA name \(TextSanitizer.quoted(name)): use letters, digits, '.', '-' and '_' (it becomes a file name)")
+        }
+    }
+
     /// Where a local CA made by `mailsec ca create NAME` lives under `root`.
     public static func authorityLocations(name: String, root: String) -> KeyPairLocations {
         KeyPairLocations(

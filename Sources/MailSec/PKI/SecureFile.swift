@@ -5,29 +5,105 @@ import Foundation
 #endif
 import Glibc
 
+/// A directory held open by descriptor. Files are created, linked and renamed
+/// relative to the descriptor, so once it has been opened and checked, nobody
+/// can redirect what is written by swapping a directory on the path (a
+/// writable parent directory, a long RSA generation to race against).
+public final class SecureDirectory {
+    private let descriptor: Int32
+    /// The directory's real path (symbolic links resolved), for messages and backups.
+    public let path: String
+
+    /// Opens the existing directory `path`. With `holdsPrivateKeys`, it and
+    /// every directory above it must be safe (see `SecureFileSystem.checkPrivateDirectory`),
+    /// and the opened directory is checked again through its descriptor.
+    public init(path: String, holdsPrivateKeys: Bool) throws {
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(path, &resolved) != nil else { throw SecureFileSystem.error(errno, "cannot open the directory \(path)") }
+        let real = String(nulTerminated: resolved)
+        let checked = holdsPrivateKeys ? try SecureFileSystem.checkPrivateDirectory(real) : nil
+        let descriptor = open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SecureFileSystem.error(errno, "cannot open the directory \(real)") }
+        var opened = stat()
+        if let checked {
+            // The directory we hold must be the one we checked, and still be safe.
+            guard fstat(descriptor, &opened) == 0, opened.st_dev == checked.st_dev, opened.st_ino == checked.st_ino,
+                  opened.st_mode & 0o022 == 0, opened.st_uid == 0 || opened.st_uid == geteuid() else {
+                close(descriptor)
+                throw MailSecError(.permission, "\(real) changed while it was being checked; someone else can modify it",
+                                   remedy: "keep private keys in a directory that only root can change")
+            }
+        }
+        self.descriptor = descriptor
+        self.path = real
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// Holds an exclusive lock on the directory until released, so that two
+    /// runs writing the same key pair take turns instead of mixing their files.
+    /// Waits up to `timeout` for another run to finish.
+    public func lock(timeout: Duration = .seconds(120)) throws {
+        let deadline = Deadline.after(timeout)
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw SecureFileSystem.error(errno, "cannot lock \(path)") }
+            guard !deadline.hasPassed else {
+                throw MailSecError(.io, "another mailsec is still writing keys in \(path) after \(timeout.shortDescription)",
+                                   remedy: "wait for it to finish (ps -C mailsec), then run this again")
+            }
+            usleep(20_000)
+        }
+    }
+
+    func withDescriptor<R>(_ body: (Int32) throws -> R) rethrows -> R { try body(descriptor) }
+
+    /// What `lstat` says about `name` in this directory; nil when absent.
+    func status(of name: String) -> stat? {
+        var info = stat()
+        return fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
+    }
+
+    /// Fsyncs the directory, so renames and links in it survive a crash.
+    func sync() {
+        fsync(descriptor)
+    }
+}
+
 /// A file written next to its destination but not yet in place.
 ///
 /// The temporary file is created exclusively with mode 0600, so whatever the
 /// umask its content is never readable by others; it gets its final owner and
 /// mode, is fsynced, and only then linked or renamed into place. Until
 /// `commit`, the destination is untouched; an interrupted run leaves at most a
-/// root-only `.NAME.tmp-*` file behind.
+/// root-only `.NAME.tmp-*` file behind. Everything happens relative to the
+/// directory's descriptor (`SecureDirectory`).
 public final class StagedFile {
     public let path: String
-    let temporaryPath: String
+    let directory: SecureDirectory
+    let name: String
+    let temporaryName: String
+    var temporaryPath: String { directory.path + "/" + temporaryName }
     private var finished = false
 
     /// Writes `contents` to a temporary file in `path`'s directory with `mode` and `owner`.
-    public init(path: String, contents: UnsafeRawBufferPointer, mode: mode_t, owner: FileOwner?) throws {
-        self.path = path
-        let directory = SecureFileSystem.directory(of: path)
-        let base = SecureFileSystem.baseName(of: path)
-        let random = UInt64.random(in: .min ... .max)
-        temporaryPath = "\(directory)/.\(base).tmp-\(getpid())-\(String(random, radix: 36))"
+    public convenience init(path: String, contents: UnsafeRawBufferPointer, mode: mode_t, owner: FileOwner?) throws {
+        let directory = try SecureDirectory(path: SecureFileSystem.directory(of: path), holdsPrivateKeys: false)
+        try self.init(in: directory, name: SecureFileSystem.baseName(of: path), contents: contents, mode: mode, owner: owner)
+    }
 
-        let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    /// Writes `contents` to a temporary file in `directory`, to become `name`.
+    public init(in directory: SecureDirectory, name: String, contents: UnsafeRawBufferPointer, mode: mode_t, owner: FileOwner?) throws {
+        self.directory = directory
+        self.name = name
+        path = directory.path + "/" + name
+        let random = UInt64.random(in: .min ... .max)
+        temporaryName = ".\(name).tmp-\(getpid())-\(String(random, radix: 36))"
+
+        let descriptor = directory.withDescriptor { openat($0, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
         guard descriptor >= 0 else {
-            throw SecureFileSystem.error(errno, "cannot create a file in \(directory)")
+            throw SecureFileSystem.error(errno, "cannot create a file in \(directory.path)")
         }
         var closed = false
         do {
@@ -43,14 +119,14 @@ public final class StagedFile {
             closed = true
             guard close(descriptor) == 0 else { throw SecureFileSystem.error(errno, "cannot write \(path)") }
         } catch {
-            unlink(temporaryPath)
+            removeTemporary()
             finished = true
             throw error
         }
     }
 
     deinit {
-        if !finished { unlink(temporaryPath) }
+        if !finished { removeTemporary() }
     }
 
     /// Puts the file in place. Without `replacing`, an existing destination is
@@ -60,27 +136,41 @@ public final class StagedFile {
     /// Returns the backup's path, if one was made.
     @discardableResult
     public func commit(replacing: Bool, now: Date = Date()) throws -> String? {
+        let backup = replacing ? try keepBackup(now: now) : nil
+        try install(replacing: replacing)
+        return backup
+    }
+
+    /// Links the current destination, if any, to a free backup name; returns its path.
+    func keepBackup(now: Date) throws -> String? {
+        precondition(!finished, "a staged file is committed once")
+        guard directory.status(of: name) != nil else { return nil }
+        let candidate = try SecureFileSystem.backupName(for: name, in: directory, now: now)
+        let linked = directory.withDescriptor { linkat($0, name, $0, candidate, 0) }
+        guard linked == 0 else {
+            let code = errno
+            removeTemporary()
+            finished = true
+            throw SecureFileSystem.error(code, "cannot keep a backup of \(path) as \(directory.path)/\(candidate)")
+        }
+        return directory.path + "/" + candidate
+    }
+
+    /// Moves the staged file into place (see `commit`).
+    func install(replacing: Bool) throws {
         precondition(!finished, "a staged file is committed once")
         defer { finished = true }
-        var backup: String?
-        if replacing, FileStatus(path: path, followLinks: false) != nil {
-            let candidate = try SecureFileSystem.backupPath(for: path, now: now)
-            guard link(path, candidate) == 0 else {
-                unlink(temporaryPath)
-                throw SecureFileSystem.error(errno, "cannot keep a backup of \(path) as \(candidate)")
-            }
-            backup = candidate
-        }
         if replacing {
-            guard rename(temporaryPath, path) == 0 else {
+            let renamed = directory.withDescriptor { renameat($0, temporaryName, $0, name) }
+            guard renamed == 0 else {
                 let code = errno
-                unlink(temporaryPath)
+                removeTemporary()
                 throw SecureFileSystem.error(code, "cannot put \(path) in place")
             }
         } else {
-            let linked = link(temporaryPath, path)
+            let linked = directory.withDescriptor { linkat($0, temporaryName, $0, name, 0) }
             let code = errno
-            unlink(temporaryPath)
+            removeTemporary()
             guard linked == 0 else {
                 if code == EEXIST {
                     throw MailSecError(.fileExists, "\(path) already exists", remedy: "it was left untouched; pass --force to replace it (a backup is kept)")
@@ -88,15 +178,18 @@ public final class StagedFile {
                 throw SecureFileSystem.error(code, "cannot put \(path) in place")
             }
         }
-        SecureFileSystem.syncDirectory(of: path)
-        return backup
+        directory.sync()
     }
 
     /// Removes the temporary file without touching the destination.
     public func discard() {
         guard !finished else { return }
-        unlink(temporaryPath)
+        removeTemporary()
         finished = true
+    }
+
+    private func removeTemporary() {
+        _ = directory.withDescriptor { unlinkat($0, temporaryName, 0) }
     }
 
     private static func writeAll(_ descriptor: Int32, _ contents: UnsafeRawBufferPointer, path: String) throws {
@@ -112,45 +205,168 @@ public final class StagedFile {
     }
 }
 
+/// A key and its certificate replaced as a pair: either both change or neither.
+///
+/// Both files are staged first. A journal in the key's directory then names
+/// the staged files and their destinations before the first rename, so a run
+/// killed between the two renames is finished by the next run (`recover`); a
+/// failure to put the certificate in place puts the old key back.
+public struct StagedPair {
+    public let key: StagedFile?
+    public let certificate: StagedFile
+
+    public init(key: StagedFile?, certificate: StagedFile) {
+        self.key = key
+        self.certificate = certificate
+    }
+
+    static func journalName(for key: String) -> String { ".\(key).commit" }
+
+    /// Puts both in place; returns the backups made (key, certificate).
+    public func commit(replacingKey: Bool, replacingCertificate: Bool, keyDirectory: SecureDirectory, keyName: String,
+                       now: Date = Date()) throws -> (key: String?, certificate: String?) {
+        guard let key else {
+            return (nil, try certificate.commit(replacing: replacingCertificate, now: now))
+        }
+        let journal = Self.journalName(for: keyName)
+        let entries = "\(key.temporaryPath)\t\(key.path)\n\(certificate.temporaryPath)\t\(certificate.path)\n"
+        let written = try Array(entries.utf8).withUnsafeBytes {
+            try StagedFile(in: keyDirectory, name: journal, contents: $0, mode: 0o600, owner: nil)
+        }
+        try written.install(replacing: true)
+        defer {
+            _ = keyDirectory.withDescriptor { unlinkat($0, journal, 0) }
+            keyDirectory.sync()
+        }
+        let keyBackup = replacingKey ? try key.keepBackup(now: now) : nil
+        do {
+            try key.install(replacing: replacingKey)
+        } catch {
+            if let keyBackup { unlink(keyBackup) }
+            throw error
+        }
+        do {
+            let certificateBackup = try certificate.commit(replacing: replacingCertificate, now: now)
+            return (keyBackup, certificateBackup)
+        } catch {
+            // Put the old key back (its backup is a link to it), or take the new one away.
+            if let keyBackup {
+                rename(keyBackup, key.path)
+            } else {
+                unlink(key.path)
+            }
+            keyDirectory.sync()
+            throw MailSecError((error as? MailSecError)?.code ?? .io,
+                               "\((error as? MailSecError)?.message ?? "\(error)"); the key was put back as it was, so key and certificate still belong together",
+                               remedy: (error as? MailSecError)?.remedy)
+        }
+    }
+
+    /// Finishes a pair replacement that an earlier run left half done (killed
+    /// between its renames): each staged file still there is moved into place.
+    /// Returns what was finished, for a warning. Call with the directory locked.
+    public static func recover(keyDirectory: SecureDirectory, keyName: String) -> [String] {
+        let journal = journalName(for: keyName)
+        guard keyDirectory.status(of: journal) != nil,
+              let text = try? SecureFileSystem.readText(keyDirectory.path + "/" + journal, limit: 64 * 1024) else { return [] }
+        var finished: [String] = []
+        for line in text.nonEmptyLines() {
+            let parts = line.split(separator: "\t")
+            guard parts.count == 2 else { continue }
+            let (temporary, destination) = (String(parts[0]), String(parts[1]))
+            // Only our own staged files, next to their destinations.
+            guard SecureFileSystem.directory(of: temporary) == SecureFileSystem.directory(of: destination),
+                  SecureFileSystem.baseName(of: temporary).hasPrefix(".\(SecureFileSystem.baseName(of: destination)).tmp-"),
+                  FileStatus(path: temporary, followLinks: false)?.isRegularFile == true else { continue }
+            if rename(temporary, destination) == 0 { finished.append(destination) }
+        }
+        _ = keyDirectory.withDescriptor { unlinkat($0, journal, 0) }
+        keyDirectory.sync()
+        return finished
+    }
+}
+
 /// Directory preparation, safe reading, and path helpers.
 public enum SecureFileSystem {
     /// Makes sure `path` is a directory, creating it and missing parents.
-    /// Parents get 0755; the directory itself `mode`. An existing directory
-    /// meant for private keys must not be writable by group or others, nor
-    /// owned by another user: whoever can write there can swap the key.
-    /// Returns true when the directory was created.
+    /// Parents get 0755; the directory itself `mode`. A directory meant for
+    /// private keys, and every directory above it, must be safe
+    /// (`checkPrivateDirectory`). Returns true when the directory was created.
     @discardableResult
     public static func prepareDirectory(_ path: String, mode: mode_t, owner: FileOwner?, holdsPrivateKeys: Bool) throws -> Bool {
+        var created = false
         if let status = FileStatus(path: path) {
             guard status.isDirectory else {
                 throw MailSecError(.io, "\(path) exists but is not a directory", remedy: "move it away or choose another path")
             }
-            if holdsPrivateKeys {
-                if status.mode & 0o022 != 0 {
-                    throw MailSecError(.permission, "\(path) is writable by \(status.mode & 0o002 != 0 ? "everyone" : "its group") (mode \(status.octalMode)), so anyone there could replace the private key",
-                                       remedy: "chmod go-w \(path)")
-                }
-                let me = geteuid()
-                if status.owner.uid != 0, status.owner.uid != me {
-                    throw MailSecError(.permission, "\(path) is owned by \(FileOwner.userName(status.owner.uid)), who could replace the private key",
-                                       remedy: "chown root \(path)")
-                }
+        } else {
+            let parent = directory(of: path)
+            if parent != path, FileStatus(path: parent) == nil {
+                try prepareDirectory(parent, mode: 0o755, owner: owner, holdsPrivateKeys: false)
             }
-            return false
+            // mkdir's mode is narrowed by the umask, never widened; chmod then sets it exactly.
+            guard mkdir(path, mode & 0o700) == 0 || errno == EEXIST else {
+                throw error(errno, "cannot create the directory \(path)")
+            }
+            if let owner, chown(path, owner.uid, owner.gid) != 0 {
+                throw error(errno, "cannot give \(path) to \(FileOwner.userName(owner.uid))")
+            }
+            guard chmod(path, mode) == 0 else { throw error(errno, "cannot set the mode of \(path)") }
+            created = true
         }
-        let parent = directory(of: path)
-        if parent != path, FileStatus(path: parent) == nil {
-            try prepareDirectory(parent, mode: 0o755, owner: owner, holdsPrivateKeys: false)
+        if holdsPrivateKeys { _ = try checkPrivateDirectory(path) }
+        return created
+    }
+
+    /// Whether a directory is safe for private keys, as OpenSSH's safe_path
+    /// judges a key's path: the directory must be owned by root or us and
+    /// writable by nobody else, and so must every directory above it, or
+    /// whoever can write there could rename a directory on the way and have
+    /// the key written into one they own. A shared sticky directory (/tmp) is
+    /// safe to pass through when the entry below it is ours or root's, since
+    /// nobody else may rename it. Returns the directory's `lstat`.
+    /// Symbolic links on the way are resolved first: what is checked is where the key really goes.
+    @discardableResult
+    public static func checkPrivateDirectory(_ given: String) throws -> stat {
+        let me = geteuid()
+        func trusted(_ uid: uid_t) -> Bool { uid == 0 || uid == me }
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(given, &resolved) != nil else { throw error(errno, "cannot check \(given)") }
+        let path = String(nulTerminated: resolved)
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw error(errno, "cannot check \(path)") }
+        let target = info
+        let octal = FileStatus.octal(info.st_mode & 0o7777)
+        if info.st_mode & 0o022 != 0 {
+            if info.st_mode & 0o1000 != 0 {
+                throw MailSecError(.permission, "\(path) is a shared directory (mode \(octal), like /tmp): anyone there could replace the private key",
+                                   remedy: "keep keys in a directory of their own, e.g. --root under /root, or the default /etc/pki/tls/private")
+            }
+            throw MailSecError(.permission, "\(path) is writable by \(info.st_mode & 0o002 != 0 ? "everyone" : "its group") (mode \(octal)), so anyone there could replace the private key",
+                               remedy: "chmod go-w \(ShellQuoting.quote(path))")
         }
-        // mkdir's mode is narrowed by the umask, never widened; chmod then sets it exactly.
-        guard mkdir(path, mode & 0o700) == 0 || errno == EEXIST else {
-            throw error(errno, "cannot create the directory \(path)")
+        if !trusted(info.st_uid) {
+            throw MailSecError(.permission, "\(path) is owned by \(FileOwner.userName(info.st_uid)), who could replace the private key",
+                               remedy: "chown root \(ShellQuoting.quote(path))")
         }
-        if let owner, chown(path, owner.uid, owner.gid) != 0 {
-            throw error(errno, "cannot give \(path) to \(FileOwner.userName(owner.uid))")
+        // Every directory above, up to /.
+        var child = path
+        var childOwner = info.st_uid
+        while child != "/" {
+            let parent = directory(of: child)
+            var above = stat()
+            guard lstat(parent, &above) == 0 else { throw error(errno, "cannot check \(parent)") }
+            let writableByOthers = above.st_mode & 0o022 != 0
+            let sticky = above.st_mode & 0o1000 != 0
+            if !trusted(above.st_uid) || (writableByOthers && !(sticky && trusted(childOwner))) {
+                let who = !trusted(above.st_uid) ? "is owned by \(FileOwner.userName(above.st_uid))" : "is writable by others (mode \(FileStatus.octal(above.st_mode & 0o7777)))"
+                throw MailSecError(.permission, "\(parent) \(who), so someone else could swap \(child) and the private key with it",
+                                   remedy: "keep keys under directories only root can change: a --root under /root, or the default /etc")
+            }
+            child = parent
+            childOwner = above.st_uid
         }
-        guard chmod(path, mode) == 0 else { throw error(errno, "cannot set the mode of \(path)") }
-        return true
+        return target
     }
 
     /// Opens a file to read it, refusing anything that is not a regular file:
@@ -257,15 +473,15 @@ public enum SecureFileSystem {
         try read(path, limit: limit, kind: kind).withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// A free backup name: `PATH.YYYYMMDD-HHMMSS.bak`, then `-1`, `-2`, ...
-    static func backupPath(for path: String, now: Date) throws -> String {
-        let stem = "\(path).\(UTCTime.compact(now))"
+    /// A free backup name: `NAME.YYYYMMDD-HHMMSS.bak`, then `-1`, `-2`, ...
+    static func backupName(for name: String, in directory: SecureDirectory, now: Date) throws -> String {
+        let stem = "\(name).\(UTCTime.compact(now))"
         var candidate = "\(stem).bak"
         var counter = 1
-        while FileStatus(path: candidate, followLinks: false) != nil {
+        while directory.status(of: candidate) != nil {
             candidate = "\(stem)-\(counter).bak"
             counter += 1
-            if counter > 1000 { throw MailSecError(.io, "too many backups of \(path)") }
+            if counter > 1000 { throw MailSecError(.io, "too many backups of \(directory.path)/\(name)") }
         }
         return candidate
     }

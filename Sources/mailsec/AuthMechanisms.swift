@@ -47,7 +47,7 @@ struct AuthMechanisms: ParsableCommand {
             let width = (handshake.mechanisms.map(\.name.count).max() ?? 0) + 2
             for mechanism in handshake.mechanisms {
                 let flags = mechanism.flags.isEmpty ? "" : renderer.style.dim(mechanism.flags.joined(separator: ", "))
-                print("  \(mechanism.name.padded(to: width))\(flags)")
+                print("  \(TextSanitizer.escaped(mechanism.name).padded(to: width))\(TextSanitizer.escaped(flags))")
             }
             let plaintext = handshake.mechanisms.filter { $0.flags.contains("plaintext") }.map(\.name)
             if !plaintext.isEmpty {

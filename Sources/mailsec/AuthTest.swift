@@ -264,7 +264,7 @@ struct AuthTest: ParsableCommand {
                 } else if result.verdict.outcome != .success {
                     let mark = result.verdict.outcome == .rejected ? renderer.style.red("✗") : renderer.style.yellow("!")
                     progress.clear()
-                    print("\(mark) line \(result.line): \(result.user): \(result.verdict.reason ?? "failed")")
+                    print("\(mark) line \(result.line): \(renderer.plain(result.user)): \(renderer.plain(result.verdict.reason ?? "failed"))")
                 }
                 progress.update(done: summary.total, failed: summary.rejected + summary.temporary, bytes: reader.bytesRead)
             }
@@ -319,13 +319,13 @@ final class BatchProgress {
             let filled = Int(fraction * 30)
             bar = "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "] \(Int(fraction * 100))% "
         }
-        Terminal.printError("\r\(bar)\(done) checked, \(failed) failed", terminator: "")
+        Terminal.write(fd: 2, "\r\(bar)\(done) checked, \(failed) failed")
         drawn = true
     }
 
     func clear() {
         guard enabled, drawn else { return }
-        Terminal.printError("\r\u{1B}[K", terminator: "")
+        Terminal.write(fd: 2, "\r\u{1B}[K")
         drawn = false
     }
 }

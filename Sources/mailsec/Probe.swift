@@ -130,7 +130,7 @@ struct Probe: ParsableCommand {
                 print(renderer.render(result.report))
                 if transcript {
                     print(renderer.style.dim("transcript:"))
-                    for line in result.transcript { print("  \(line)") }
+                    for line in result.transcript { print("  \(renderer.plain(line))") }
                 }
             }
         }

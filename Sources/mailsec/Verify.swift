@@ -71,7 +71,7 @@ struct Verify: ParsableCommand {
             verification = try CertificateVerifier.verify(request)
         } catch let error as MailSecError {
             if nagios {
-                print("MAILSEC UNKNOWN - \(error.message)")
+                print("MAILSEC UNKNOWN - \(TextSanitizer.escaped(error.message.replacingAll("|", with: "/")))")
                 throw ExitCode(NagiosState.unknown.rawValue)
             }
             printErrorWithRemedy(error)

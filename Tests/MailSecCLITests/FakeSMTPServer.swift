@@ -17,6 +17,8 @@ final class FakeSMTPServer {
         case tlsResetAfterBanner = "tls-reset-after-banner"
         /// TLS, the banner, 421 to EHLO, then a close without close_notify (what an overloaded Postfix does).
         case tls421 = "tls-421"
+        /// A banner and EHLO answer full of terminal escape sequences.
+        case hostileBanner = "hostile-banner"
     }
 
     let port: UInt16
@@ -67,6 +69,16 @@ final class FakeSMTPServer {
                 time.sleep(2)
             elif mode == "close-mid-handshake":
                 conn.recv(4096)
+            elif mode == "hostile-banner":
+                conn.sendall(b"220-\x1b[2J\x1b[H\r\n220 mail.example.com \x1b[32m\xe2\x9c\x93 ALL CHECKS PASSED\x1b[0m\x07\r\n")
+                for line in lines(conn):
+                    if line.upper().startswith(b"EHLO"):
+                        conn.sendall(b"250-fake\x1b]0;owned\x07\r\n250 AUTH PLAIN\r\n")
+                    elif line.upper().startswith(b"QUIT"):
+                        conn.sendall(b"221 bye\r\n")
+                        return
+                    else:
+                        conn.sendall(b"502 \x1b[1mno\r\n")
             elif mode in ("tls-close-after-banner", "tls-reset-after-banner", "tls-421"):
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 context.load_cert_chain(cert, key)

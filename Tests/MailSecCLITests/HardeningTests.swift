@@ -355,6 +355,31 @@ extension HardeningTests {
     }
 }
 
+/// A self-signed EC certificate with any names, even ones openssl's tools will not
+/// write (control characters, `$(...)`), made with Python's cryptography package.
+func makeHostileCertificate(commonName: String, dnsNames: [String], key: String, certificate: String) throws {
+    let script = """
+    import datetime, json, sys
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    common_name, names, key_path, cert_path = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+            .sign(key, hashes.SHA256()))
+    open(cert_path, "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+    open(key_path, "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    """
+    let encode = { (value: Any) in String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]), as: UTF8.self) }
+    let made = try run("/usr/bin/env", ["python3", "-c", script, try encode(commonName), try encode(dnsNames), key, certificate])
+    #expect(made.status == 0, "\(made.stderr)")
+}
+
 /// Whether the key file and the certificate file belong together, as openssl sees them.
 func keyMatchesCertificate(key: String, certificate: String) throws -> Bool {
     let fromKey = try run("/usr/bin/openssl", ["pkey", "-in", key, "-pubout"])
@@ -458,5 +483,93 @@ extension HardeningTests {
             #expect(result.status == 64, "\(arguments): exit \(result.status) \(result.stdout)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty, "nothing written for \(arguments)")
         }
+    }
+}
+
+extension HardeningTests {
+    /// No byte below 0x20 other than LF, and no DEL, reaches the terminal.
+    static func hasRawControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || $0.value == 0x7f }
+    }
+
+    // Defect 17: untrusted text reached the terminal raw.
+    @Test func untrustedTextIsEscapedInEveryHumanRendering() throws {
+        let server = try FakeSMTPServer(.hostileBanner)
+        for extra in [[], ["--transcript"]] {
+            let result = try mailsec(arguments: ["probe", "--timeout", "2"] + extra + ["smtp://127.0.0.1:\(server.port)"])
+            #expect(!Self.hasRawControlCharacters(result.stdout + result.stderr), "\(result.stdout.debugDescription)")
+            #expect(result.stdout.contains("\\x1b[2J"), "the escape is shown, visibly")
+        }
+        let nagios = try mailsec("probe", "--nagios", "--timeout", "2", "smtp://127.0.0.1:\(server.port)")
+        #expect(!Self.hasRawControlCharacters(nagios.stdout) && nagios.stdout.split(separator: "\n").count == 1)
+
+        // A certificate whose names carry escape sequences and a line break.
+        let directory = try TemporaryDirectory()
+        let certificate = directory.file("hostile.pem")
+        try makeHostileCertificate(commonName: "\u{1B}[2J\u{1B}[Hmail.example.com\nALL OK", dnsNames: ["evil\u{1B}[31m.example.com"],
+                                   key: directory.file("hostile.key"), certificate: certificate)
+        let inspect = try mailsec("inspect", certificate)
+        #expect(inspect.status == 0)
+        #expect(!Self.hasRawControlCharacters(inspect.stdout), "\(inspect.stdout.debugDescription)")
+        let json = try mailsec("inspect", "--json", certificate)
+        #expect(json.stdout.contains("\\u001b"), "JSON keeps the text, escaped by the encoder")
+
+        // Dovecot's reason= and user=, from a fake auth server.
+        let reason = """
+        import os, socket, sys
+        l = socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666); l.listen(4)
+        c, _ = l.accept()
+        c.sendall(b"VERSION\\t1\\t2\\nMECH\\tPLAIN\\tplaintext\\nSPID\\t1\\nCUID\\t1\\nDONE\\n")
+        data = b""
+        while b"AUTH" not in data: data += c.recv(4096)
+        c.sendall(b"FAIL\\t1\\tuser=al\\x1b[2Jice\\treason=\\x1b[2J\\x1b[H\\xe2\\x9c\\x93 accepted\\x07\\n")
+        c.recv(4096)
+        """
+        let socketPath = directory.file("auth")
+        let fake = try SpawnedProcess("/usr/bin/python3", ["-c", reason, socketPath], capture: false)
+        defer { kill(fake.pid, SIGKILL); fake.wait() }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socketPath) { usleep(10_000) }
+        let auth = try mailsec("auth", "test", "--socket", socketPath, "--timeout", "3", "alice", input: "pw\n")
+        #expect(auth.status == 1)
+        #expect(!Self.hasRawControlCharacters(auth.stdout + auth.stderr), "\(auth.stdout.debugDescription)")
+        #expect(auth.stdout.contains("\\x1b"))
+    }
+}
+
+extension HardeningTests {
+    // Defect 18: suggested fixes pasted untrusted text into shell commands.
+    @Test func suggestedCommandsQuoteWhatTheyDidNotWrite() throws {
+        let directory = try TemporaryDirectory()
+        let marker = directory.file("pwned")
+        let hostileKey = directory.file("k;touch pwned;.key")
+        let certificate = directory.file("c.pem")
+        // A certificate whose only name is a command substitution, its key world-readable at a hostile path.
+        try makeHostileCertificate(commonName: "$(touch pwned)", dnsNames: ["$(touch pwned)"], key: hostileKey, certificate: certificate)
+        chmod(hostileKey, 0o644)
+        let other = directory.file("other.key")
+        try openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other)
+        chmod(other, 0o644)
+        var remedies: [String] = []
+        for key in [hostileKey, other] {
+            let result = try mailsec("verify", "--json", "--cert", certificate, "--key", key, "--host", "mail.example.com")
+            let checks = ((try? parseJSON(result.stdout))?["checks"] as? [[String: Any]]) ?? []
+            remedies += checks.compactMap { $0["remedy"] as? String }
+        }
+        #expect(remedies.contains { $0.contains("chmod 600 '") }, "the hostile key path is quoted: \(remedies)")
+        #expect(remedies.contains { $0.contains("mailsec genkey") && $0.contains("HOSTNAME") }, "an invalid name becomes a placeholder")
+        // Run every line that looks like a command, as an admin pasting it would (with chmod and genkey made harmless).
+        let stubs = directory.file("bin")
+        try FileManager.default.createDirectory(atPath: stubs, withIntermediateDirectories: true)
+        for tool in ["chmod", "chgrp", "mailsec", "openssl", "mv", "cat"] {
+            try "#!/bin/sh\nexit 0\n".write(toFile: stubs + "/" + tool, atomically: true, encoding: .utf8)
+            chmod(stubs + "/" + tool, 0o755)
+        }
+        for remedy in remedies {
+            for line in remedy.split(separator: "\n") where ["chmod", "mailsec", "(umask", "e.g. cat"].contains(where: { line.contains($0) }) {
+                let command = line.hasPrefix("e.g. ") ? String(line.dropFirst(5)) : line.replacingOccurrences(of: "  (then", with: " #")
+                _ = try run("/bin/sh", ["-c", "cd \(directory.path) && PATH=\(stubs):/usr/bin:/bin; " + String(command)])
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker), "no suggested command ran the text it quoted")
     }
 }

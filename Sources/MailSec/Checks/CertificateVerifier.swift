@@ -47,7 +47,7 @@ public enum CertificateVerifier {
             certificates = try Certificate.all(in: certificateBytes, source: request.certificatePath)
             if certificates.isEmpty {
                 report.add(.fail("cert-readable", "\(request.certificatePath) holds no certificate",
-                                 remedy: "point --cert (smtpd_tls_cert_file) at the PEM certificate; `mailsec inspect \(request.certificatePath)` shows what the file holds"))
+                                 remedy: "point --cert (smtpd_tls_cert_file) at the PEM certificate; `mailsec inspect \(ShellQuoting.quote(request.certificatePath))` shows what the file holds"))
             }
         } catch let error as MailSecError {
             report.add(.fail("cert-readable", error.message,
@@ -69,7 +69,7 @@ public enum CertificateVerifier {
             let encrypted = keyContents.withUnsafeBytes { PEMDocument.looksEncrypted($0) }
             if encrypted {
                 report.add(.fail("key-readable", "\(keyPath) is encrypted: Postfix and Dovecot cannot ask for its passphrase and will not start",
-                                 remedy: "store it unencrypted, readable by root only:\n(umask 077; openssl pkey -in \(keyPath) -out \(keyPath).new) && mv \(keyPath).new \(keyPath)"))
+                                 remedy: "store it unencrypted, readable by root only:\n(umask 077; openssl pkey -in \(ShellQuoting.quote(keyPath)) -out \(ShellQuoting.quote(keyPath + ".new"))) && mv \(ShellQuoting.quote(keyPath + ".new")) \(ShellQuoting.quote(keyPath))"))
             } else {
                 do {
                     key = try keyContents.withUnsafeBytes { bytes in
@@ -83,7 +83,7 @@ public enum CertificateVerifier {
                     report.add(.pass("key-readable", "\(keyPath): \(key!.keyDescription) private key, not encrypted"))
                 } catch let error as MailSecError {
                     report.add(.fail("key-readable", error.message,
-                                     remedy: "point --key (smtpd_tls_key_file) at the PEM private key; `mailsec inspect \(keyPath)` shows what the file holds"))
+                                     remedy: "point --key (smtpd_tls_key_file) at the PEM private key; `mailsec inspect \(ShellQuoting.quote(keyPath))` shows what the file holds"))
                 }
             }
         } else {
@@ -154,7 +154,7 @@ public enum CertificateVerifier {
             case .none:
                 let covered = names.isEmpty ? "no subjectAltName at all; CN=\(leaf.subject.commonName ?? "none")" : names
                 return .fail(id, "\(host) is not covered by the certificate (it names: \(covered))",
-                             remedy: "connect with a name the certificate has, or issue one that covers \(host): mailsec genkey --reuse-key --san \(host) \(name(of: leaf))")
+                             remedy: "connect with a name the certificate has, or issue one that covers \(host): mailsec genkey --reuse-key --san \(ShellQuoting.quote(host)) \(name(of: leaf))")
             }
         }
     }
@@ -183,9 +183,15 @@ public enum CertificateVerifier {
     }
 
     /// The host name to put in a suggested command: the first DNS name, else the CN.
+    /// The certificate's host name, for a suggested `mailsec genkey` command:
+    /// only a name genkey would accept (a SAN such as `$(touch x)` or an empty
+    /// CN is untrusted text, not a host), else the placeholder HOSTNAME.
     static func name(of leaf: Certificate) -> String {
-        for case .dns(let name) in leaf.subjectAlternativeNames where !name.hasPrefix("*") { return name }
-        return leaf.subject.commonName ?? "HOSTNAME"
+        let candidates = leaf.subjectAlternativeNames.compactMap { name -> String? in
+            if case .dns(let dns) = name, !dns.hasPrefix("*") { return dns }
+            return nil
+        } + [leaf.subject.commonName].compactMap { $0 }
+        return candidates.lazy.compactMap { try? Hostname.normalize($0) }.first ?? "HOSTNAME"
     }
 
     static func chainFinding(_ leaf: Certificate, intermediates: [Certificate], store: TrustStore) -> Finding {
@@ -232,7 +238,7 @@ public enum CertificateVerifier {
         let wanted = ordered.map { "  \($0.subject)" }.joined(separator: "\n")
         let problem = certificates.first !== leaf ? "the leaf is not first" : "the intermediates are out of order"
         return .fail("chain-order", "\(problem) in \(path): servers send the file in its order and clients reject a scrambled chain",
-                     remedy: "rewrite it as leaf first, then each issuer:\n\(wanted)\ne.g. cat leaf.crt intermediate.crt > \(path)")
+                     remedy: "rewrite it as leaf first, then each issuer:\n\(wanted)\ne.g. cat leaf.crt intermediate.crt > \(ShellQuoting.quote(path))")
     }
 
     static func keyStrength(_ leaf: Certificate) -> Finding {
@@ -287,25 +293,33 @@ public enum CertificateVerifier {
         }
         let host = name(of: leaf)
         return .fail("key-matches-cert", "the key does not belong to the certificate: certificate SPKI SHA-256 \(Hex.encode(Digest.sha256(certificateSPKI))), key \(Hex.encode(Digest.sha256(keySPKI)))",
-                     remedy: "find the key this certificate was made for (`mailsec inspect` shows each file's SPKI SHA-256), or issue a certificate for this key: mailsec genkey --reuse-key --key-out \(request.keyPath ?? "KEY") --cert-out \(request.certificatePath) \(host)")
+                     remedy: "find the key this certificate was made for (`mailsec inspect` shows each file's SPKI SHA-256), or issue a certificate for this key: mailsec genkey --reuse-key --key-out \(ShellQuoting.quote(request.keyPath ?? "KEY")) --cert-out \(ShellQuoting.quote(request.certificatePath)) \(host)")
     }
 
     static func keyPermissions(_ path: String?) -> Finding {
         guard let path else { return .skip("key-file-permissions", "no --key given") }
         guard let status = FileStatus(path: path) else { return .skip("key-file-permissions", "\(path) cannot be examined") }
+        // What a chmod would change is the file the path leads to: name that one,
+        // and suggest nothing for what is not a key file (a link to /tmp, say).
+        let real = SecureFileSystem.realPath(path) ?? path
+        let target = ShellQuoting.quote(real)
+        let via = real == path ? "" : " (through the link \(path))"
+        guard status.isRegularFile else {
+            return .fail("key-file-permissions", "\(real)\(via) is not a regular file", remedy: "point the key option at the private key file itself")
+        }
         let mode = status.mode, shown = "\(status.octalMode) \(status.ownerDescription)"
         if mode & 0o007 != 0 {
-            return .fail("key-file-permissions", "\(path) is \(mode & 0o004 != 0 ? "readable" : "accessible") by every user (\(shown))",
-                         remedy: "chmod 600 \(path)  (then consider the key compromised and make a new one)")
+            return .fail("key-file-permissions", "\(real)\(via) is \(mode & 0o004 != 0 ? "readable" : "accessible") by every user (\(shown))",
+                         remedy: "chmod 600 \(target)  (then consider the key compromised and make a new one)")
         }
         if mode & 0o020 != 0 {
-            return .fail("key-file-permissions", "\(path) is writable by its group (\(shown))", remedy: "chmod g-w \(path)")
+            return .fail("key-file-permissions", "\(real)\(via) is writable by its group (\(shown))", remedy: "chmod g-w \(target)")
         }
         if mode & 0o040 != 0 {
             let group = FileOwner.groupName(status.owner.gid)
             if status.owner.gid != 0 && group != "ssl-cert" {
-                return .warn("key-file-permissions", "\(path) is readable by the group \(group) (\(shown))",
-                             remedy: "chmod 600 \(path), or chgrp ssl-cert \(path) if that group's members (Postfix, Dovecot) need it")
+                return .warn("key-file-permissions", "\(real)\(via) is readable by the group \(group) (\(shown))",
+                             remedy: "chmod 600 \(target), or chgrp ssl-cert \(target) if that group's members (Postfix, Dovecot) need it")
             }
         }
         return .pass("key-file-permissions", "\(path) is \(shown)")

@@ -206,7 +206,7 @@ public enum Issuer {
         }
         guard certificate.notAfter > Date() else {
             throw MailSecError(.invalidInput, "the CA '\(authority.name)' expired on \(UTCTime.human(certificate.notAfter))",
-                               remedy: "make a new CA with: mailsec ca create --force \(authority.name)")
+                               remedy: "make a new CA with: mailsec ca create --force \(ShellQuoting.quote(authority.name))")
         }
         let pem = try SecureFileSystem.read(paths.keyPath)
         let key = try pem.withUnsafeBytes { try PrivateKey(pem: $0, passphrase: authority.passphrase, source: paths.keyPath) }

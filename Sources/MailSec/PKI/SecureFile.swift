@@ -18,9 +18,7 @@ public final class SecureDirectory {
     /// every directory above it must be safe (see `SecureFileSystem.checkPrivateDirectory`),
     /// and the opened directory is checked again through its descriptor.
     public init(path: String, holdsPrivateKeys: Bool) throws {
-        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard realpath(path, &resolved) != nil else { throw SecureFileSystem.error(errno, "cannot open the directory \(path)") }
-        let real = String(nulTerminated: resolved)
+        guard let real = SecureFileSystem.realPath(path) else { throw SecureFileSystem.error(errno, "cannot open the directory \(path)") }
         let checked = holdsPrivateKeys ? try SecureFileSystem.checkPrivateDirectory(real) : nil
         let descriptor = open(real, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else { throw SecureFileSystem.error(errno, "cannot open the directory \(real)") }
@@ -330,9 +328,7 @@ public enum SecureFileSystem {
     public static func checkPrivateDirectory(_ given: String) throws -> stat {
         let me = geteuid()
         func trusted(_ uid: uid_t) -> Bool { uid == 0 || uid == me }
-        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard realpath(given, &resolved) != nil else { throw error(errno, "cannot check \(given)") }
-        let path = String(nulTerminated: resolved)
+        guard let path = realPath(given) else { throw error(errno, "cannot check \(given)") }
         var info = stat()
         guard lstat(path, &info) == 0 else { throw error(errno, "cannot check \(path)") }
         let target = info
@@ -436,6 +432,13 @@ public enum SecureFileSystem {
     private static func tooLarge(_ path: String, limit: Int, kind: String) -> MailSecError {
         let size = limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit / 1024) KiB"
         return MailSecError(.invalidInput, "\(path) is larger than \(size), too large for \(kind)")
+    }
+
+    /// The path with every symbolic link, `.` and `..` resolved (realpath(3)); nil when it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(path, &resolved) != nil else { return nil }
+        return String(nulTerminated: resolved)
     }
 
     /// The names in a directory, sorted (`.` and `..` left out).

@@ -7,7 +7,7 @@ extension PreflightContext {
             return [.pass(id, "\(mainPath) (\(main.entries.count) parameters) and \(masterPath) (\(master?.services.count ?? 0) services) parse cleanly")]
         }
         return [.fail(id, problems.joined(separator: "\n"),
-                      remedy: "fix each line named (postconf -c \(request.configDirectory) -n shows how Postfix reads main.cf), then: postfix -c \(request.configDirectory) check")]
+                      remedy: "fix each line named (postconf -c \(ShellQuoting.quote(request.configDirectory)) -n shows how Postfix reads main.cf), then: postfix -c \(ShellQuoting.quote(request.configDirectory)) check")]
     }
 
     func serviceFindings() -> [Finding] {

@@ -79,7 +79,7 @@ public enum Preflight {
         }
         guard PostfixCheck.isInstalled else { return .skip(id, "Postfix is not installed here (\(PostfixCheck.executable))") }
         guard FileStatus(path: directory + "/main.cf") != nil else { return .skip(id, "no main.cf in \(directory) to check") }
-        let command = "postfix -c \(directory) check"
+        let command = "postfix -c \(ShellQuoting.quote(directory)) check"
         do {
             let outcome = try PostfixCheck.run(configDirectory: directory)
             if outcome.status != 0 {

@@ -16,7 +16,7 @@ extension PreflightContext {
         }
         guard !certificate.isEmpty else {
             return [.fail(id, "neither smtpd_tls_cert_file nor smtpd_tls_chain_files is set: wrapper mode has no certificate to present",
-                          remedy: "make a key and certificate and point main.cf at them:\n  mailsec genkey \(host)\n  postconf -e smtpd_tls_cert_file=/etc/pki/tls/certs/\(host).crt smtpd_tls_key_file=/etc/pki/tls/private/\(host).key")]
+                          remedy: "make a key and certificate and point main.cf at them:\n  mailsec genkey \(ShellQuoting.hostArgument(host))\n  postconf -e smtpd_tls_cert_file=/etc/pki/tls/certs/\(ShellQuoting.hostArgument(host)).crt smtpd_tls_key_file=/etc/pki/tls/private/\(ShellQuoting.hostArgument(host)).key")]
         }
         if key.isEmpty { key = certificate }
         var verifyRequest = VerifyRequest(certificatePath: rooted(certificate), keyPath: rooted(key), chainPath: chain.map(rooted), hosts: [host])
@@ -26,7 +26,7 @@ extension PreflightContext {
         do {
             verification = try CertificateVerifier.verify(verifyRequest)
         } catch let error as MailSecError {
-            return [.fail(id, error.message, remedy: error.remedy ?? "point smtpd_tls_cert_file and smtpd_tls_key_file at files that exist: mailsec genkey \(host) makes them")]
+            return [.fail(id, error.message, remedy: error.remedy ?? "point smtpd_tls_cert_file and smtpd_tls_key_file at files that exist: mailsec genkey \(ShellQuoting.hostArgument(host)) makes them")]
         } catch {
             return [.fail(id, "\(error)")]
         }
@@ -45,7 +45,7 @@ extension PreflightContext {
     func keyOwnerFindings(_ path: String) -> [Finding] {
         guard let status = FileStatus(path: path), status.owner.uid != 0 else { return [] }
         return [.fail("tls-files", "key-file-owner: \(path) is owned by \(accounts.userName(status.owner.uid)), not root",
-                      remedy: "chown root:root \(path) && chmod 600 \(path)")]
+                      remedy: "chown root:root \(ShellQuoting.quote(path)) && chmod 600 \(ShellQuoting.quote(path))")]
     }
 
     // MARK: sasl-socket
@@ -124,7 +124,7 @@ extension PreflightContext {
             case .success: findings.append(.pass(id, "\(user) logged in through \(shown) with \(authRequest.mechanism), as Postfix would"))
             case .rejected, .temporary:
                 findings.append(.fail(id, "\(user) could not log in through \(shown): \(verdict.reason ?? verdict.code ?? verdict.outcome.rawValue)",
-                                      remedy: "check the password; Dovecot's log (auth_verbose = yes) says why, or: doveadm auth test \(user)"))
+                                      remedy: "check the password; Dovecot's log (auth_verbose = yes) says why, or: doveadm auth test \(ShellQuoting.quote(user))"))
             }
         } catch {
             findings.append(.fail(id, "\(user): the login through \(shown) broke off: \(error)"))
@@ -144,7 +144,7 @@ extension PreflightContext {
         while directory.hasPrefix(top) && directory != top && directory != "/" {
             if let info = FileStatus(path: directory), !accounts.allows(user, 1, owner: info.owner, mode: UInt32(info.mode)) {
                 return .fail("sasl-socket", "\(owner) cannot reach \(path): \(directory) is \(info.octalMode) \(accounts.userName(info.owner.uid)):\(accounts.groupName(info.owner.gid))",
-                             remedy: "chmod o+x \(directory)  (or give \(owner) group access to it)")
+                             remedy: "chmod o+x \(ShellQuoting.quote(directory))  (or give \(owner) group access to it)")
             }
             directory = SecureFileSystem.directory(of: directory)
         }

@@ -13,4 +13,11 @@ public enum ShellQuoting {
         if safe { return value }
         return "'" + value.replacingOccurrences("'", with: "'\\''") + "'"
     }
+
+    /// A host name as the argument of a suggested `mailsec genkey`: the name
+    /// when it is one genkey accepts, else the placeholder HOSTNAME (an empty
+    /// or hostile name would make a command that fails or does harm).
+    public static func hostArgument(_ host: String) -> String {
+        (try? Hostname.normalize(host)) ?? "HOSTNAME"
+    }
 }

@@ -25,9 +25,12 @@ struct HumanRenderer {
         case .fail: mark = style.red("✗")
         case .skip: mark = style.dim("-")
         }
-        var text = showIDs ? "\(mark) \(style.bold(finding.id)): \(finding.message)" : "\(mark) \(finding.message)"
+        // Messages and remedies quote what servers, certificates and files said: control
+        // characters in them are shown escaped, never sent to the terminal.
+        let message = TextSanitizer.escaped(finding.message)
+        var text = showIDs ? "\(mark) \(style.bold(TextSanitizer.escaped(finding.id))): \(message)" : "\(mark) \(message)"
         if let remedy = finding.remedy, finding.status == .fail || finding.status == .warn {
-            let indented = remedy.split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)" }.joined(separator: "\n")
+            let indented = TextSanitizer.escapedKeepingNewlines(remedy).split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)" }.joined(separator: "\n")
             text += "\n  \(style.dim("fix:"))\n\(indented)"
         }
         return text
@@ -40,10 +43,13 @@ struct HumanRenderer {
     /// A `label  value` block with aligned values.
     func facts(_ rows: [(String, String)], indent: String = "  ") -> String {
         let width = (rows.map(\.0.count).max() ?? 0) + 2
-        return rows.map { "\(indent)\(style.dim($0.0.padded(to: width)))\($0.1)" }.joined(separator: "\n")
+        return rows.map { "\(indent)\(style.dim($0.0.padded(to: width)))\(TextSanitizer.escaped($0.1))" }.joined(separator: "\n")
     }
 
-    func heading(_ text: String) -> String { style.bold(text) }
+    func heading(_ text: String) -> String { style.bold(TextSanitizer.escaped(text)) }
+
+    /// Untrusted text (a transcript line, a server's reason) made safe to print.
+    func plain(_ text: String) -> String { TextSanitizer.escaped(text) }
 }
 
 /// One JSON document on stdout, with stable snake_case keys.
@@ -84,8 +90,8 @@ enum NagiosLine {
             text = report.findings.filter { $0.status == worst }.map { "\($0.id): \($0.message)" }.joined(separator: "; ")
         }
         if let label { text = "\(label): \(text)" }
-        // Perfdata may not contain '|' and the line must stay one line.
-        text = text.replacingAll("|", with: "/").replacingAll("\n", with: " ")
+        // Perfdata may not contain '|' and the line must stay one line, free of control characters.
+        text = TextSanitizer.escaped(text.replacingAll("|", with: "/").replacingAll("\n", with: " "))
         let perfdata = facts.map { "|days_left=\($0.daysLeft);\(warnDays);0" } ?? ""
         return "MAILSEC \(state.label) - \(text)\(perfdata)"
     }
@@ -119,9 +125,9 @@ func runReportingErrors(_ body: () throws -> Void) throws {
 
 /// `mailsec: error: ...` and an indented `fix:` block on stderr.
 func printErrorWithRemedy(_ error: MailSecError) {
-    Terminal.printError("mailsec: error: \(error.message)")
+    Terminal.printError("mailsec: error: \(TextSanitizer.escaped(error.message))")
     guard let remedy = error.remedy else { return }
-    let lines = remedy.split(separator: "\n", omittingEmptySubsequences: false)
+    let lines = TextSanitizer.escapedKeepingNewlines(remedy).split(separator: "\n", omittingEmptySubsequences: false)
     Terminal.printError("  fix: \(lines[0])")
     for line in lines.dropFirst() { Terminal.printError("       \(line)") }
 }

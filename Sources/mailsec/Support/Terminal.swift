@@ -14,10 +14,11 @@ enum Terminal {
         return true
     }
 
-    /// Writes to stderr (diagnostics, prompts, progress): never to stdout,
-    /// which belongs to the result.
+    /// Writes to stderr (diagnostics, prompts): never to stdout, which belongs
+    /// to the result. Control characters other than line breaks are escaped:
+    /// diagnostics quote untrusted text. (Progress redraws use `write`.)
     static func printError(_ text: String, terminator: String = "\n") {
-        write(fd: 2, text + terminator)
+        write(fd: 2, TextSanitizer.escapedKeepingNewlines(text) + terminator)
     }
 
     static func write(fd: Int32, _ text: String) {

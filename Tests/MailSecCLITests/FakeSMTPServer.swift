@@ -19,6 +19,8 @@ final class FakeSMTPServer {
         case tls421 = "tls-421"
         /// A banner and EHLO answer full of terminal escape sequences.
         case hostileBanner = "hostile-banner"
+        /// Half a greeting, then nothing.
+        case partialGreeting = "partial-greeting"
     }
 
     let port: UInt16
@@ -69,6 +71,9 @@ final class FakeSMTPServer {
                 time.sleep(2)
             elif mode == "close-mid-handshake":
                 conn.recv(4096)
+            elif mode == "partial-greeting":
+                conn.sendall(b"220 mail.exam")
+                time.sleep(30)
             elif mode == "hostile-banner":
                 conn.sendall(b"220-\x1b[2J\x1b[H\r\n220 mail.example.com \x1b[32m\xe2\x9c\x93 ALL CHECKS PASSED\x1b[0m\x07\r\n")
                 for line in lines(conn):

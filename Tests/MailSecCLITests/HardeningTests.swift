@@ -573,3 +573,80 @@ extension HardeningTests {
         #expect(!FileManager.default.fileExists(atPath: marker), "no suggested command ran the text it quoted")
     }
 }
+
+extension HardeningTests {
+    // Defect 20: unbounded memory from a password read from an endless stdin.
+    @Test func anEndlessPasswordIsRefusedNotBuffered() throws {
+        for command in ["auth plain alice", "auth test --socket /nonexistent alice"] {
+            let result = try run("/bin/sh", ["-c", "exec \(mailsecPath) \(command) < /dev/zero"], timeout: 60)
+            #expect(result.status == 2, "\(command): exit \(result.status)")
+            #expect(result.stderr.contains("longer than 16384 bytes"), "\(result.stderr)")
+        }
+    }
+
+    // Defect 24: misleading messages.
+    @Test func messagesSayWhatActuallyHappened() throws {
+        // Half a greeting is not "an implicit-TLS port".
+        let partial = try FakeSMTPServer(.partialGreeting)
+        let result = try mailsec("probe", "--json", "--timeout", "1", "submission://127.0.0.1:\(partial.port)")
+        let checks = (((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]])?.first?["checks"] as? [[String: Any]]) ?? []
+        let banner = (checks.first { $0["id"] as? String == "banner" }?["message"] as? String) ?? ""
+        #expect(banner.contains("sent part of it"), "\(banner)")
+        #expect(!banner.contains("implicit"))
+
+        // An unanswered request is a timeout, not Dovecot's failure delay.
+        let directory = try TemporaryDirectory()
+        let socketPath = directory.file("auth")
+        let silent = """
+        import os, socket, sys, time
+        l = socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666); l.listen(4)
+        c, _ = l.accept()
+        c.sendall(b"VERSION\\t1\\t2\\nMECH\\tPLAIN\\tplaintext\\nSPID\\t1\\nCUID\\t1\\nDONE\\n")
+        time.sleep(30)
+        """
+        let fake = try SpawnedProcess("/usr/bin/python3", ["-c", silent, socketPath], capture: false)
+        defer { kill(fake.pid, SIGKILL); fake.wait() }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socketPath) { usleep(10_000) }
+        let auth = try mailsec("auth", "test", "--socket", socketPath, "--timeout", "3", "alice", input: "pw\n")
+        #expect(auth.status == 2)
+        #expect(auth.stdout.contains("no answer within 3 s"), "\(auth.stdout)")
+        #expect(!auth.stdout.contains("auth_failure_delay"), "\(auth.stdout)")
+
+        // Oversized files are named for what they are.
+        let big = directory.file("big")
+        try Data(repeating: 0x61, count: 17 << 20).write(to: URL(fileURLWithPath: big))
+        let password = try mailsec("auth", "plain", "--password-file", big, "alice")
+        #expect(password.status == 2 && password.stderr.contains("password or passphrase file"), "\(password.stderr)")
+        #expect(!password.stderr.contains("key or certificate"))
+        let tree = directory.file("tree")
+        try FileManager.default.createDirectory(atPath: tree + "/etc/postfix", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: big, toPath: tree + "/etc/postfix/main.cf")
+        let (_, _, json, _) = try preflight(["--root", tree])
+        #expect(messages(json, id: "postfix-config").contains("too large for a configuration file"), "\(messages(json, id: "postfix-config"))")
+
+        // Root refused by a directory in the way is not told to run as root.
+        let keys = directory.file("keys")
+        #expect(try mailsec("genkey", "--batch", "--key-type", "ec", "--key-out", keys + "/k.key", "--cert-out", keys + "/k.crt", "mail.example.com").status == 0)
+        try FileManager.default.removeItem(atPath: keys + "/k.key")
+        try FileManager.default.createDirectory(atPath: keys + "/k.key/inside", withIntermediateDirectories: true)
+        let blocked = try mailsec("genkey", "--batch", "--force", "--key-type", "ec", "--key-out", keys + "/k.key", "--cert-out", keys + "/k.crt", "mail.example.com")
+        #expect(blocked.status == 2)
+        #expect(!blocked.stderr.contains("run as root"), "\(blocked.stderr)")
+    }
+
+    // Defect 25: a DER certificate with trailing garbage was accepted silently.
+    @Test func bytesAfterADERCertificateAreReported() throws {
+        let directory = try TemporaryDirectory()
+        let der = directory.file("c.der")
+        try openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", directory.file("k"),
+                    "-subj", "/CN=mail.example.com", "-days", "3", "-outform", "DER", "-out", der)
+        var bytes = try readFile(der)
+        bytes.append(contentsOf: Array("garbage".utf8))
+        try bytes.write(to: URL(fileURLWithPath: der))
+        let inspect = try mailsec("inspect", der)
+        #expect(inspect.status == 2)
+        #expect(inspect.stderr.contains("7 bytes follow the DER certificate"), "\(inspect.stderr)")
+        let verify = try mailsec("verify", "--cert", der, "--host", "mail.example.com")
+        #expect(verify.status != 0)
+    }
+}

@@ -117,6 +117,20 @@ import Testing
     }
 }
 
+extension ParserHardeningTests {
+    // Defect 20: an endless MECH list in the handshake grew memory without bound.
+    @Test func anEndlessMechanismListIsRefused() throws {
+        let server = try FakeAuthServer { connection in
+            connection.send("VERSION\t1\t2\n")
+            for index in 0..<100_000 { connection.send("MECH\tX-\(index)\tplaintext\n") }
+        }
+        #expect { try DovecotAuthClient(address: .unix(server.path), timeout: .seconds(10)) } throws: { error in
+            let failure = error as? MailSecError
+            return failure?.code == .protocolViolation && failure?.message.contains("more than 1000 lines") == true
+        }
+    }
+}
+
 /// A temporary directory, removed when released.
 final class TemporaryPath {
     let path: String

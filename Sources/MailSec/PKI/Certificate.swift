@@ -18,17 +18,25 @@ public final class Certificate: @unchecked Sendable {
         X509_free(pointer)
     }
 
-    /// Decodes one DER certificate.
+    /// Decodes one DER certificate. Bytes after it are an error: they mean a
+    /// damaged or wrongly joined file, which a server may load differently.
     public convenience init(der: [UInt8], source: String = "certificate") throws {
         OpenSSLErrorQueue.clear()
+        var consumed = 0
         let decoded: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             var cursor = buffer.baseAddress
-            return d2i_X509(nil, &cursor, buffer.count)
+            let result = d2i_X509(nil, &cursor, buffer.count)
+            if let cursor, let base = buffer.baseAddress { consumed = cursor - base }
+            return result
         }
         guard let decoded else {
             throw MailSecError.openSSL("\(source) is not a DER X.509 certificate")
         }
         self.init(taking: decoded)
+        if consumed < der.count {
+            throw MailSecError(.invalidInput, "\(source): \(der.count - consumed) bytes follow the DER certificate (\(consumed) bytes); the file is damaged or two files were joined",
+                               remedy: "get a clean copy of the certificate (PEM files may hold several certificates; DER files hold one)")
+        }
     }
 
     /// Every certificate in a PEM file (leaf first, as written) or the one in a DER file.

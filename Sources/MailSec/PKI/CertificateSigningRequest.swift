@@ -15,12 +15,18 @@ public final class CertificateSigningRequest: @unchecked Sendable {
     /// Decodes one DER CSR.
     public convenience init(der: [UInt8], source: String = "CSR") throws {
         OpenSSLErrorQueue.clear()
+        var consumed = 0
         let decoded: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             var cursor = buffer.baseAddress
-            return d2i_X509_REQ(nil, &cursor, buffer.count)
+            let result = d2i_X509_REQ(nil, &cursor, buffer.count)
+            if let cursor, let base = buffer.baseAddress { consumed = cursor - base }
+            return result
         }
         guard let decoded else { throw MailSecError.openSSL("\(source) is not a DER certificate signing request") }
         self.init(taking: decoded)
+        if consumed < der.count {
+            throw MailSecError(.invalidInput, "\(source): \(der.count - consumed) bytes follow the DER certificate signing request; the file is damaged or two files were joined")
+        }
     }
 
     /// A signed request for `profile`'s subject and names, for `key`.

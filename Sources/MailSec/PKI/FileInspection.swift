@@ -53,12 +53,18 @@ public enum FileInspection {
 
     private static func inspectDER(_ bytes: UnsafeRawBufferPointer, source: String) throws -> InspectedObject {
         let der = Array(bytes)
-        if let certificate = try? Certificate(der: der, source: source) {
-            return .certificate(try CertificateFacts(certificate), line: nil)
-        }
-        if let request = try? CertificateSigningRequest(der: der, source: source) {
-            return .signingRequest(try SigningRequestFacts(request), line: nil)
-        }
+        // A decoder that does not recognise the bytes throws .openSSL; one that
+        // decoded them but found bytes after the object throws .invalidInput: report that.
+        do {
+            return .certificate(try CertificateFacts(try Certificate(der: der, source: source)), line: nil)
+        } catch let error as MailSecError where error.code == .invalidInput {
+            throw error
+        } catch {}
+        do {
+            return .signingRequest(try SigningRequestFacts(try CertificateSigningRequest(der: der, source: source)), line: nil)
+        } catch let error as MailSecError where error.code == .invalidInput {
+            throw error
+        } catch {}
         if let key = try? PrivateKey(der: bytes, source: source) {
             return .privateKey(try PrivateKeyFacts(format: "DER", encrypted: false, key: key), line: nil)
         }

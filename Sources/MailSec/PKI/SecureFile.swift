@@ -528,7 +528,13 @@ public enum SecureFileSystem {
         let reason = String(cString: strerror(code))
         switch code {
         case EACCES, EPERM:
-            return MailSecError(.permission, "\(context): \(reason)", remedy: "run as root, or choose a directory you can write with --root")
+            // Root is refused only by file attributes or a security policy: say so, not "run as root".
+            let remedy = FileOwner.isRunningAsRoot
+                ? "root was refused: look for an immutable or append-only attribute (lsattr, chattr -i) and for SELinux or AppArmor denials"
+                : "run as root, or choose a directory you can write with --root"
+            return MailSecError(.permission, "\(context): \(reason)", remedy: remedy)
+        case EISDIR:
+            return MailSecError(.invalidInput, "\(context): a directory is in the way", remedy: "move the directory away, or choose another path")
         case EROFS:
             return MailSecError(.io, "\(context): \(reason)", remedy: "choose a writable location with --root")
         case ENOSPC, EDQUOT:

@@ -62,8 +62,12 @@ enum Terminal {
         return try readSecretLine(from: tty)
     }
 
+    /// Longer than any password or token a mail server takes (SMTP AUTH lines end at 12288 octets).
+    static let maximumSecretLength = 16_384
+
     /// One line from `descriptor` into zeroing storage, read byte by byte so
     /// nothing after it is consumed; the LF and a CR before it are dropped.
+    /// Bounded: /dev/zero on stdin is an error, not an ever-growing buffer.
     static func readSecretLine(from descriptor: Int32) throws -> SecureBytes {
         let secret = SecureBytes()
         var byte: UInt8 = 0
@@ -72,6 +76,9 @@ enum Terminal {
             let count = read(descriptor, &byte, 1)
             if count < 0 { if errno == EINTR { continue }; throw MailSecError(.io, "cannot read the secret (descriptor \(descriptor))") }
             if count == 0 || byte == 0x0a { break }
+            guard secret.count < maximumSecretLength else {
+                throw MailSecError(.invalidInput, "the secret's line is longer than \(maximumSecretLength) bytes: that is not a password (is the right file on standard input?)")
+            }
             secret.append(byte)
         }
         dropCarriageReturn(secret)

@@ -21,6 +21,8 @@ final class FakeSMTPServer {
         case hostileBanner = "hostile-banner"
         /// Half a greeting, then nothing.
         case partialGreeting = "partial-greeting"
+        /// Every reply a second late: each step within --timeout 2, the whole probe not.
+        case slowReplies = "slow-replies"
     }
 
     let port: UInt16
@@ -71,6 +73,18 @@ final class FakeSMTPServer {
                 time.sleep(2)
             elif mode == "close-mid-handshake":
                 conn.recv(4096)
+            elif mode == "slow-replies":
+                time.sleep(1.2)
+                conn.sendall(b"220 slow.example.com ESMTP\r\n")
+                for line in lines(conn):
+                    time.sleep(1.2)
+                    if line.upper().startswith(b"EHLO"):
+                        conn.sendall(b"250-slow.example.com\r\n250 SIZE 1000\r\n")
+                    elif line.upper().startswith(b"QUIT"):
+                        conn.sendall(b"221 bye\r\n")
+                        return
+                    else:
+                        conn.sendall(b"250 ok\r\n")
             elif mode == "partial-greeting":
                 conn.sendall(b"220 mail.exam")
                 time.sleep(30)

@@ -650,3 +650,20 @@ extension HardeningTests {
         #expect(verify.status != 0)
     }
 }
+
+extension HardeningTests {
+    // Issue 12: a server that answers each step just inside --timeout kept a probe busy without end.
+    @Test func aProbeHasAnOverallDeadline() throws {
+        let server = try FakeSMTPServer(.slowReplies)
+        // Each reply takes 1.2 s (within --timeout 2); the dialogue needs more than the 3 s allowed in all.
+        let result = try mailsec("probe", "--json", "--timeout", "2", "--overall-timeout", "3", "--check-relay", "smtp://127.0.0.1:\(server.port)")
+        #expect(result.status == 1)
+        let checks = (((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]])?.first?["checks"] as? [[String: Any]]) ?? []
+        let failed = checks.filter { $0["status"] as? String == "fail" }
+        #expect(failed.count == 1, "\(checks)")
+        #expect((failed.first?["message"] as? String)?.contains("overall time (3 s)") == true, "\(failed)")
+        // The default is three steps' worth of --timeout.
+        let defaulted = try mailsec("probe", "--json", "--timeout", "1.5", "--check-relay", "smtp://127.0.0.1:\(server.port)")
+        #expect(defaulted.stdout.contains("overall time (4.5 s)"), "\(defaulted.stdout)")
+    }
+}

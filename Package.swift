@@ -1,5 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 let package = Package(
     name: "MailSec",
@@ -43,3 +48,13 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer harness (Scripts/fuzz) exists only in fuzzing builds: it has
+// no `main` of its own and links only against the sanitizer runtimes.
+if ProcessInfo.processInfo.environment["MAILSEC_FUZZ"] != nil {
+    package.targets += [
+        .systemLibrary(name: "CFuzzer", path: "Tests/Fuzz/CFuzzer"),
+        .executableTarget(name: "mailsec-fuzz", dependencies: ["MailSec", "CFuzzer"], path: "Tests/Fuzz/Targets"),
+    ]
+    package.products.append(.executable(name: "mailsec-fuzz", targets: ["mailsec-fuzz"]))
+}

@@ -8,6 +8,8 @@ public final class CredentialReader: Sequence, IteratorProtocol {
     private let descriptor: Int32
     private let closeWhenDone: Bool
     private var buffer: [UInt8] = []
+    /// Where each read lands before it joins `buffer`; wiped after every read.
+    private var chunk = [UInt8](repeating: 0, count: 65_536)
     private var start = 0
     /// How far past `start` the buffer has been searched for an LF: a long
     /// line arriving in chunks is scanned once, not once per chunk.
@@ -41,6 +43,7 @@ public final class CredentialReader: Sequence, IteratorProtocol {
 
     deinit {
         wipe(0..<buffer.count)
+        SecureMemory.wipe(&chunk)
         if closeWhenDone { close(descriptor) }
     }
 
@@ -106,15 +109,14 @@ public final class CredentialReader: Sequence, IteratorProtocol {
                 return range
             }
             compact()
-            var chunk = [UInt8](repeating: 0, count: 65_536)
             let count = read(descriptor, &chunk, chunk.count)
             if count <= 0 {
                 if count < 0 && errno == EINTR { continue }
                 endOfFile = true
             } else {
                 buffer.append(contentsOf: chunk[0..<count])
+                SecureMemory.wipe(&chunk, 0..<count)
             }
-            for index in chunk.indices { chunk[index] = 0 }
         }
     }
 
@@ -126,7 +128,8 @@ public final class CredentialReader: Sequence, IteratorProtocol {
     }
 
     private func wipe(_ range: Range<Int>) {
-        for index in range where index < buffer.count { buffer[index] = 0 }
+        let clamped = range.clamped(to: 0..<buffer.count)
+        SecureMemory.wipe(&buffer, clamped)
         if range.upperBound < buffer.count, buffer[range.upperBound] == 0x0a { buffer[range.upperBound] = 0 }
     }
 }

@@ -295,7 +295,7 @@ private struct Pipeline {
 
     /// The output holds passwords in base64: zero it before letting go.
     private mutating func wipeOutput() {
-        for index in output.indices { output[index] = 0 }
+        SecureMemory.wipe(&output)
         output.removeAll(keepingCapacity: true)
         outputOffset = 0
     }

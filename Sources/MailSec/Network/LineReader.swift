@@ -97,19 +97,14 @@ final class LineReader {
         try receive { try stream.readAvailable(into: $0) } ?? true
     }
 
+    /// One read's worth of room, reused: a peer that trickles a byte per
+    /// packet must cost a byte's work per byte, not a buffer's.
+    private var scratch = [UInt8](repeating: 0, count: LineReader.chunkSize)
+
     /// Appends one read's worth; nil when nothing came, false at end of stream.
     private func receive(_ read: (UnsafeMutableRawBufferPointer) throws -> Int?) throws -> Bool? {
-        let oldCount = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: Self.chunkSize))
-        let count: Int?
-        do {
-            count = try buffer.withUnsafeMutableBytes { try read(UnsafeMutableRawBufferPointer(rebasing: $0[oldCount...])) }
-        } catch {
-            buffer.removeLast(Self.chunkSize)
-            throw error
-        }
-        buffer.removeLast(Self.chunkSize - (count ?? 0))
-        guard let count else { return nil }
+        guard let count = try scratch.withUnsafeMutableBytes({ try read($0) }) else { return nil }
+        buffer.append(contentsOf: scratch[0..<count])
         totalReceived += count
         return count > 0
     }

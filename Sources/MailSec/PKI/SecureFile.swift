@@ -415,7 +415,7 @@ public enum SecureFileSystem {
         if size > limit { throw tooLarge(path, limit: limit, kind: kind) }
         let contents = SecureBytes(capacity: min(max(size, 64) + 1, limit + 1))
         var chunk = [UInt8](repeating: 0, count: 16_384)
-        defer { for index in chunk.indices { chunk[index] = 0 } }
+        defer { SecureMemory.wipe(&chunk) }
         while true {
             let count = Glibc.read(descriptor, &chunk, chunk.count)
             if count < 0 {
@@ -457,7 +457,7 @@ public enum SecureFileSystem {
     public static func readStandardInput(limit: Int, kind: String) throws -> SecureBytes {
         let contents = SecureBytes(capacity: 4096)
         var chunk = [UInt8](repeating: 0, count: 16_384)
-        defer { for index in chunk.indices { chunk[index] = 0 } }
+        defer { SecureMemory.wipe(&chunk) }
         while true {
             let count = Glibc.read(0, &chunk, chunk.count)
             if count < 0 {

@@ -12,22 +12,31 @@ public struct CyrusConfiguration: Sendable {
     public var pwcheckMethod: String { options["pwcheck_method"] ?? "auxprop (libsasl2's default)" }
     public var mechanismList: String? { options["mech_list"] }
 
+    public init(path: String, options: [String: String]) {
+        self.path = path
+        self.options = options
+    }
+
+    /// Parses APP.conf: `option: value` lines, `#` comments and blank lines skipped.
+    public init(text: String, path: String) throws {
+        var options: [String: String] = [:]
+        for (number, line) in text.physicalLines().enumerated() {
+            let trimmed = String(line).trimmingWhitespace()
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            guard let colon = trimmed.firstIndex(of: ":") else {
+                throw MailSecError(.invalidInput, "\(path), line \(number + 1): expected 'option: value', found \(TextSanitizer.quoted(trimmed.prefix(200)))")
+            }
+            options[String(trimmed[..<colon]).trimmingWhitespace()] = String(trimmed[trimmed.index(after: colon)...]).trimmingWhitespace()
+        }
+        self.init(path: path, options: options)
+    }
+
     /// Finds and reads APP.conf in the first of `directories` that has one.
     public static func find(app: String, in directories: [String]) throws -> CyrusConfiguration {
         for directory in directories {
             let path = directory + "/" + app + ".conf"
             guard FileStatus(path: path) != nil else { continue }
-            let text = try SecureFileSystem.readText(path)
-            var options: [String: String] = [:]
-            for (number, line) in text.physicalLines().enumerated() {
-                let trimmed = String(line).trimmingWhitespace()
-                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-                guard let colon = trimmed.firstIndex(of: ":") else {
-                    throw MailSecError(.invalidInput, "\(path), line \(number + 1): expected 'option: value', found '\(trimmed)'")
-                }
-                options[String(trimmed[..<colon]).trimmingWhitespace()] = String(trimmed[trimmed.index(after: colon)...]).trimmingWhitespace()
-            }
-            return CyrusConfiguration(path: path, options: options)
+            return try CyrusConfiguration(text: try SecureFileSystem.readText(path), path: path)
         }
         throw MailSecError(.fileNotFound, "no \(app).conf in \(directories.joined(separator: ", ")): libsasl2 would run with defaults, which is rarely what Postfix needs",
                            remedy: """

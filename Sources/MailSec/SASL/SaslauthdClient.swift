@@ -124,7 +124,7 @@ public final class SaslauthdClient {
         }
 
         deinit {
-            for index in output.indices { output[index] = 0 }
+            SecureMemory.wipe(&output)
         }
 
         /// Moves the exchange on; returns the verdict when it is complete.
@@ -133,7 +133,7 @@ public final class SaslauthdClient {
             do {
                 if pendingOutput {
                     written += try output[written...].withUnsafeBytes { try socket.writeAvailable($0) }
-                    if !pendingOutput { for index in output.indices { output[index] = 0 } }
+                    if !pendingOutput { SecureMemory.wipe(&output) }
                     return nil
                 }
                 var chunk = [UInt8](repeating: 0, count: 1024)

@@ -91,6 +91,22 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     private func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
-        if let base = buffer.baseAddress { OPENSSL_cleanse(base, buffer.count) }
+        SecureMemory.wipe(buffer)
+    }
+}
+
+/// Zeroing of buffers that held a secret, with OPENSSL_cleanse: a call the
+/// optimiser may not drop as a dead store, and a memset's speed.
+enum SecureMemory {
+    static func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
+        if let base = buffer.baseAddress, buffer.count > 0 { OPENSSL_cleanse(base, buffer.count) }
+    }
+
+    static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { wipe($0) }
+    }
+
+    static func wipe(_ bytes: inout [UInt8], _ range: Range<Int>) {
+        bytes.withUnsafeMutableBytes { wipe(UnsafeMutableRawBufferPointer(rebasing: $0[range])) }
     }
 }

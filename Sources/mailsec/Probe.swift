@@ -4,18 +4,24 @@ import MailSec
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
-        abstract: "Check SMTPS on 465 and STARTTLS on 587/25 live, logging in like a real client.",
+        abstract: "Check mail services live (SMTP, IMAP, POP3, ManageSieve), logging in like a real client.",
         discussion: """
-        TARGET is smtps://HOST[:465] (TLS from the first byte), submission://HOST[:587] (STARTTLS \
-        required), smtp://HOST[:25] (STARTTLS if offered), or HOST:PORT (465 means implicit TLS, any \
-        other port STARTTLS). Check ids: connect, tls-handshake, certificate-hostname, certificate-chain, \
-        certificate-expiry, banner, ehlo, starttls-after-tls, auth-before-tls, auth-offered, auth, \
-        relay-denied. The password comes from stdin, --password-file or a prompt.
+        TARGET is a scheme and host: smtps://HOST[:465] and submissions:// (TLS from the first byte), \
+        submission://HOST[:587] (STARTTLS required), smtp://HOST[:25] (STARTTLS if offered), \
+        imaps://HOST[:993], imap://HOST[:143] (STARTTLS required), pop3s://HOST[:995], \
+        pop3://HOST[:110] (STLS required), sieve://HOST[:4190] (STARTTLS required); or HOST:PORT, \
+        where 465, 993, 143, 995, 110 and 4190 pick their protocol and any other port is SMTP with \
+        STARTTLS. Check ids: connect, tls-handshake, certificate-hostname, certificate-chain, \
+        certificate-expiry, banner, auth-before-tls, starttls-after-tls, auth-offered, auth; SMTP adds \
+        ehlo and relay-denied, the others capabilities. The password comes from stdin, \
+        --password-file or a prompt, and is never sent in clear text or over a session whose \
+        certificate did not verify (unless --insecure-auth).
 
         Examples:
-          mailsec probe smtps://mail.example.com
+          mailsec probe smtps://mail.example.com imaps://mail.example.com pop3s://mail.example.com
           mailsec probe --auth-user alice --check-relay smtps://mail.example.com submission://mail.example.com < pw
-          mailsec probe --nagios --warn-days 21 mail.example.com:465
+          mailsec probe --source 192.0.2.10 imap://mail.example.com sieve://mail.example.com
+          mailsec probe --nagios --warn-days 21 mail.example.com:993
         """
     )
 
@@ -34,7 +40,7 @@ struct Probe: ParsableCommand {
     @Option(name: .customLong("ca-file"), help: ArgumentHelp("Trust these CA certificates instead of the system store.", valueName: "file"))
     var caFile: String?
 
-    @Option(help: ArgumentHelp("The name to send in EHLO.", valueName: "name"))
+    @Option(help: ArgumentHelp("The name to send in EHLO (SMTP).", valueName: "name"))
     var ehlo = "mailsec.invalid"
 
     @Option(name: .customLong("auth-user"), help: ArgumentHelp("Log in as this user (password from stdin, --password-file or a prompt).", valueName: "user"))
@@ -45,7 +51,7 @@ struct Probe: ParsableCommand {
 
     @OptionGroup var secret: SecretInput
 
-    @Flag(name: .customLong("check-relay"), help: "Without AUTH, try MAIL FROM and RCPT TO a foreign domain: it must be refused.")
+    @Flag(name: .customLong("check-relay"), help: "SMTP: without AUTH, try MAIL FROM and RCPT TO a foreign domain: it must be refused.")
     var checkRelay = false
 
     @Option(help: ArgumentHelp("Seconds allowed for each network step.", valueName: "seconds"))
@@ -110,7 +116,7 @@ struct Probe: ParsableCommand {
             }
         }
         let finalOptions = options
-        let results = BoundedPool.map(parsed, concurrency: concurrency) { SMTPProbe.run($0, options: finalOptions) }
+        let results = BoundedPool.map(parsed, concurrency: concurrency) { MailProbe.run($0, options: finalOptions) }
 
         if nagios {
             for result in results {
@@ -146,6 +152,7 @@ struct ProbeJSON: Encodable {
         enum CodingKeys: String, CodingKey { case version, cipher, handshakeMs = "handshake_ms" }
     }
     let target: String
+    let `protocol`: String
     let ok: Bool
     let checks: [Finding]
     let certificate: CertificateFacts?
@@ -154,6 +161,7 @@ struct ProbeJSON: Encodable {
 
     init(_ result: ProbeResult, transcript: Bool) {
         target = result.target.description
+        `protocol` = result.target.mailProtocol.rawValue
         ok = result.report.ok
         checks = result.report.findings
         certificate = result.certificate

@@ -24,6 +24,7 @@ public struct AuthRequest: Sendable {
         switch mechanism.uppercased() {
         case "PLAIN": return try PlainExchange(authzid: authorizationID, user: user, password: password)
         case "LOGIN": return try LoginExchange(user: user, password: password)
+        case "XOAUTH2", "OAUTHBEARER": return try BearerTokenExchange(mechanism: mechanism.uppercased(), user: user, token: password)
         default:
             return try CyrusClientExchange(mechanism: mechanism.uppercased(), user: user, password: password, authzid: authorizationID,
                                            realm: realm, service: service, pluginDirectory: saslPluginDirectory)

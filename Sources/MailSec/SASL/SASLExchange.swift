@@ -67,3 +67,50 @@ public final class LoginExchange: SASLExchange {
         }
     }
 }
+
+/// XOAUTH2 (Google, Microsoft) and OAUTHBEARER (RFC 7628): a bearer token in
+/// the initial response. A refusal arrives as a challenge carrying a JSON
+/// error; the client answers it with an empty response (XOAUTH2) or a single
+/// 0x01 (OAUTHBEARER), and the server then says no.
+public final class BearerTokenExchange: SASLExchange {
+    public let mechanism: String
+    private let message: SecureBytes
+    private var answeredError = false
+
+    public init(mechanism: String, user: String, token: SecureBytes, host: String? = nil, port: UInt16? = nil) throws {
+        guard mechanism == "XOAUTH2" || mechanism == "OAUTHBEARER" else {
+            throw MailSecError(.invalidInput, "\(mechanism) is not a bearer-token mechanism")
+        }
+        guard !user.utf8.contains(1), !user.contains(","), !token.contains(1) else {
+            throw MailSecError(.invalidInput, "\(mechanism) fields cannot contain the byte 0x01 (or a comma in the user name)")
+        }
+        self.mechanism = mechanism
+        message = SecureBytes()
+        if mechanism == "XOAUTH2" {
+            message.append(contentsOf: "user=\(user)".utf8)
+        } else {
+            message.append(contentsOf: "n,a=\(user),".utf8)
+            if let host {
+                message.append(1)
+                message.append(contentsOf: "host=\(host)".utf8)
+            }
+            if let port {
+                message.append(1)
+                message.append(contentsOf: "port=\(port)".utf8)
+            }
+        }
+        message.append(1)
+        message.append(contentsOf: "auth=Bearer ".utf8)
+        token.withUnsafeBytes { message.append(contentsOf: $0) }
+        message.append(1)
+        message.append(1)
+    }
+
+    public func start() throws -> SecureBytes? { message }
+
+    public func respond(to challenge: [UInt8]) throws -> SecureBytes {
+        guard !answeredError else { throw MailSecError(.protocolViolation, "the server sent a second challenge during \(mechanism)") }
+        answeredError = true
+        return mechanism == "XOAUTH2" ? SecureBytes() : SecureBytes([1])
+    }
+}

@@ -1,0 +1,68 @@
+/// How to probe.
+public struct ProbeOptions: Sendable {
+    /// SNI to send (default: the target host).
+    public var serverName: String?
+    /// The name the certificate must cover (default: the target host).
+    public var verifyHost: String?
+    public var trust: TrustAnchors = .system
+    public var ehloName = "mailsec.invalid"
+    public var authUser: String?
+    public var password: SecureBytes?
+    /// A mechanism, or "auto": the strongest the server offers that we have.
+    public var mechanism = "auto"
+    public var checkRelay = false
+    /// Allowed for each network step.
+    public var timeout: Duration = .seconds(10)
+    /// Allowed for the whole probe of one target (default: three steps' worth),
+    /// so a server that answers each step just in time cannot hold it for long.
+    public var overallTimeout: Duration?
+    public var warnDays = 30
+    /// The local address to connect from (as swaks' --local-interface).
+    public var source: String?
+    /// Log in even when the certificate did not verify (the password may go to whoever is in the middle).
+    public var allowUnverifiedAuth = false
+
+    public init() {}
+
+    var effectiveOverallTimeout: Duration { overallTimeout ?? timeout * 3 }
+
+    /// An EHLO argument must be a domain or an address literal: anything else,
+    /// a CR or LF above all, would let the caller inject SMTP commands.
+    public static func validateEHLO(_ name: String) throws {
+        if name.hasPrefix("["), name.hasSuffix("]") {
+            let inner = String(name.dropFirst().dropLast())
+            let address = inner.lowercased().hasPrefix("ipv6:") ? String(inner.dropFirst(5)) : inner
+            guard IPAddress.normalize(address) != nil else {
+                throw MailSecError(.invalidInput, "--ehlo \(TextSanitizer.quoted(name)): an address literal must hold an IPv4 or IPv6:-prefixed IPv6 address")
+            }
+            return
+        }
+        do {
+            _ = try Hostname.normalize(name, field: "EHLO name")
+        } catch let error as MailSecError {
+            throw MailSecError(.invalidInput, error.message, remedy: "give a domain (mail.example.com) or an address literal ([192.0.2.1])")
+        }
+    }
+}
+
+/// The findings for one target, and the facts behind them.
+public struct ProbeResult: Sendable {
+    public var target: ProbeTarget
+    public var report: Report
+    public var certificate: CertificateFacts?
+    public var tls: TLSDetails?
+    public var transcript: [String]
+}
+
+/// A live check of any mail service: SMTP, IMAP, POP3 or ManageSieve, by the target's scheme.
+public enum MailProbe {
+    public static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
+        switch target.mailProtocol {
+        case .smtp: SMTPProbe.run(target, options: options)
+        case .imap: IMAPProbe.run(target, options: options)
+        case .pop3: POP3Probe.run(target, options: options)
+        case .sieve: SieveProbe.run(target, options: options)
+        }
+    }
+}
+

@@ -1,0 +1,315 @@
+/// What a protocol says in the remedies of the steps every probe shares.
+struct ServerAdvice {
+    /// Nothing listens on the port.
+    var notListening: String
+    /// The TLS handshake failed.
+    var handshakeFailed: String
+    /// TLS 1.0 or 1.1 was negotiated.
+    var oldProtocol: String
+    /// A clear-text greeting came on an implicit-TLS port.
+    var clearTextOnImplicitPort: String
+    /// The certificate settings to look at, for messages.
+    var certificateSettings: String
+}
+
+/// One step of a SASL exchange as the server framed it.
+enum SASLStep {
+    /// A challenge (already decoded from base64).
+    case challenge([UInt8])
+    case success(String)
+    /// A refusal; `temporary` when the server says to try again later.
+    case failure(String, temporary: Bool)
+}
+
+/// How one protocol carries a SASL exchange: the AUTH command with its
+/// optional initial response, the challenges, the answers, the verdict.
+protocol SASLFraming {
+    /// Sends the command that starts `mechanism`, with the initial response when there is one.
+    func begin(_ mechanism: String, initial: SecureBytes?) throws
+    /// Reads what the server answered.
+    func next() throws -> SASLStep
+    /// Sends the answer to a challenge.
+    func answer(_ response: SecureBytes) throws
+    /// Gives up on the exchange (the challenge could not be read).
+    func cancel() throws
+}
+
+/// The state and the steps every protocol's probe shares: connecting,
+/// TLS and the certificate checks on what the server sent, logging in
+/// through SASL, and turning an interrupted dialogue into a failed check.
+/// A protocol's probe owns one and writes only its own dialogue.
+struct ProbeSession {
+    let target: ProbeTarget
+    let options: ProbeOptions
+    let advice: ServerAdvice
+    var report = Report()
+    var certificate: CertificateFacts?
+    var tls: TLSDetails?
+    let transcript = Transcript()
+    var connection: ClientConnection?
+    /// The check in progress, which an interrupted dialogue fails.
+    var step = "connect"
+    /// Why the certificate cannot be trusted, when it cannot: no password is sent then.
+    var unverified: String?
+    let overallDeadline: Deadline
+
+    init(target: ProbeTarget, options: ProbeOptions, advice: ServerAdvice) {
+        self.target = target
+        self.options = options
+        self.advice = advice
+        overallDeadline = .after(options.effectiveOverallTimeout)
+    }
+
+    var result: ProbeResult {
+        ProbeResult(target: target, report: report, certificate: certificate, tls: tls, transcript: transcript.lines)
+    }
+
+    // MARK: Connecting
+
+    /// Connects; records `connect`. Nil when it failed.
+    mutating func connect(maximumLineLength: Int) -> ClientConnection? {
+        let started = ContinuousClock.now
+        do {
+            let made = try ClientConnection(host: target.host, port: target.port, source: options.source, timeout: options.timeout,
+                                            overallDeadline: overallDeadline, maximumLineLength: maximumLineLength,
+                                            transcript: transcript, peerName: "the server")
+            connection = made
+            transcript.event("connected to \(target.host):\(target.port)")
+            report.add(.pass("connect", "connected to \(target.host):\(target.port) in \(Int((ContinuousClock.now - started).milliseconds)) ms"))
+            return made
+        } catch let error as MailSecError {
+            let port = target.port
+            switch error.code {
+            case .connectionRefused:
+                report.add(.fail("connect", error.message, remedy: advice.notListening))
+            case .timeout:
+                report.add(.fail("connect", error.message, remedy: "no answer: a firewall dropping packets? Open the port, e.g. firewall-cmd --permanent --add-port=\(port)/tcp && firewall-cmd --reload"))
+            default:
+                report.add(.fail("connect", error.message, remedy: error.remedy))
+            }
+        } catch {
+            report.add(.fail("connect", "\(error)"))
+        }
+        return nil
+    }
+
+    // MARK: TLS and the certificate
+
+    /// Starts TLS (implicit, or after STARTTLS was accepted) and checks the
+    /// certificate the server sent as `verify` would. On an implicit-TLS port
+    /// whose handshake fails, `greeting` tells a clear-text greeting on a
+    /// second connection: then the port speaks clear text (paid only on failure).
+    mutating func startTLS(_ connection: ClientConnection, greeting: ((String) -> Bool)? = nil) throws -> Bool {
+        let details: TLSDetails
+        let chain: [Certificate]
+        do {
+            (details, chain) = try connection.startTLS(serverName: options.serverName ?? target.host)
+        } catch let error as MailSecError {
+            if let greeting, let clearText = clearTextLine(), greeting(clearText) {
+                report.add(.fail("tls-handshake", "the server speaks clear text on this implicit-TLS port: \(TextSanitizer.quoted(clearText))",
+                                 remedy: advice.clearTextOnImplicitPort))
+            } else {
+                report.add(.fail("tls-handshake", "TLS handshake failed: \(error.message)", remedy: advice.handshakeFailed))
+            }
+            return false
+        }
+        tls = details
+        let old = ["TLSv1", "TLSv1.1", "SSLv3"].contains(details.version)
+        let message = "\(details.version), \(details.cipher), in \(Int(details.handshakeMilliseconds)) ms"
+        report.add(old ? .warn("tls-handshake", "\(message): below TLS 1.2", remedy: advice.oldProtocol) : .pass("tls-handshake", message))
+        checkCertificate(chain)
+        return true
+    }
+
+    private mutating func checkCertificate(_ chain: [Certificate]) {
+        guard let leaf = chain.first else {
+            report.add(.fail("certificate-chain", "the server sent no certificate", remedy: "set \(advice.certificateSettings)"))
+            unverified = "the server sent no certificate"
+            return
+        }
+        certificate = try? CertificateFacts(leaf)
+        let store: TrustStore
+        do {
+            store = try TrustStore(options.trust)
+        } catch let error as MailSecError {
+            report.add(.fail("certificate-chain", error.message))
+            unverified = "the trust store could not be read"
+            return
+        } catch {
+            return
+        }
+        let host = options.verifyHost ?? target.host
+        let checks = CertificateVerifier.certificateFindings(leaf: leaf, intermediates: Array(chain.dropFirst()), hosts: [host],
+                                                             store: store, warnDays: options.warnDays)
+        for finding in Self.certificateChecks(checks) {
+            report.add(finding)
+            // A client verifies the chain and the name; a warning there (self-signed, a CN-only
+            // match) is a session it would refuse. Expiring soon is still a verified session.
+            let refused = finding.status == .fail || (finding.id != "certificate-expiry" && finding.status != .pass)
+            if refused, unverified == nil { unverified = "\(finding.id): \(finding.status.rawValue)" }
+        }
+    }
+
+    /// The verify checks a probe reports, renamed `certificate-*`: hostname,
+    /// expiry and chain. Time is one check here: a certificate that is
+    /// expired or not yet valid fails certificate-expiry.
+    static func certificateChecks(_ checks: [Finding]) -> [Finding] {
+        let invalid = checks.first { $0.id == "validity" && $0.status == .fail }
+        return checks.compactMap { check in
+            switch check.id {
+            case "hostname", "chain":
+                return Finding(id: "certificate-" + check.id, status: check.status, message: check.message, remedy: check.remedy)
+            case "expiry":
+                let source = invalid ?? check
+                return Finding(id: "certificate-expiry", status: source.status, message: source.message, remedy: source.remedy)
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// The first line a fresh plain connection to the target sends within a short wait.
+    func clearTextLine() -> String? {
+        let wait = min(options.timeout, .seconds(3))
+        guard let socket = try? Socket.connect(to: .inet(host: target.host, port: target.port), source: options.source,
+                                               deadline: .after(wait), peerName: "the server") else { return nil }
+        let reader = LineReader(stream: socket, maximumLineLength: 4096)
+        guard let line = try? reader.readLine(deadline: .after(wait)) else { return nil }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// Whether a TLS handshake succeeds on a fresh connection: how a port
+    /// that stays silent in clear text shows that it waits for TLS.
+    func answersTLS() -> Bool {
+        let wait = min(options.timeout, .seconds(3))
+        guard let socket = try? Socket.connect(to: .inet(host: target.host, port: target.port), source: options.source,
+                                               deadline: .after(wait), peerName: "the server"),
+              let session = try? TLSStream(over: socket, serverName: options.serverName ?? target.host) else { return false }
+        defer { session.shutdown() }
+        return (try? session.handshake(deadline: .after(wait))) != nil
+    }
+
+    // MARK: Logging in
+
+    /// What a protocol says when a login fails.
+    struct AuthAdvice {
+        var refused: String
+        var temporary: String
+    }
+
+    /// Logs in as `user` through `framing` with the mechanism asked for (or
+    /// the strongest both sides have), never sending a password in clear
+    /// text or over a session whose certificate did not verify.
+    mutating func authenticate(_ framing: SASLFraming, user: String, password: SecureBytes, offered: [String], advice: AuthAdvice) throws {
+        var mechanism = options.mechanism.uppercased()
+        if mechanism == "AUTO" {
+            guard let best = AuthRequest.strongestMechanism(offered: offered) else {
+                report.add(.fail("auth", "no mechanism in common with the server (it offers \(offered.joined(separator: " ")))"))
+                return
+            }
+            mechanism = best
+        } else if !offered.contains(mechanism) {
+            report.add(.fail("auth", "the server does not offer \(mechanism) (it offers \(offered.joined(separator: " ")))"))
+            return
+        }
+        if tls == nil, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(mechanism) {
+            report.add(.fail("auth", "refusing to send the password in clear text: there is no TLS on this connection",
+                             remedy: "probe the implicit-TLS port, or enable STARTTLS here"))
+            return
+        }
+        if let unverified, !options.allowUnverifiedAuth {
+            report.add(.fail("auth", "not attempted: the server's certificate did not verify (\(unverified)), so the password could go to whoever is in the middle",
+                             remedy: "fix the certificate (see the certificate checks above), or trust its CA with --ca-file; --insecure-auth logs in anyway"))
+            return
+        }
+        var request = AuthRequest()
+        request.mechanism = mechanism
+        let exchange = try request.makeExchange(user: user, password: password)
+        let started = ContinuousClock.now
+        try framing.begin(mechanism, initial: try exchange.start())
+        var step = try framing.next()
+        while case .challenge(let challenge) = step {
+            try framing.answer(try exchange.respond(to: challenge))
+            step = try framing.next()
+        }
+        let time = Int((ContinuousClock.now - started).milliseconds)
+        switch step {
+        case .success:
+            if let unverified {
+                report.add(.warn("auth", "\(user) logged in with \(mechanism) in \(time) ms, over a TLS session whose certificate did not verify (\(unverified); --insecure-auth)",
+                                 remedy: "fix the certificate so that clients can verify it"))
+            } else {
+                report.add(.pass("auth", "\(user) logged in with \(mechanism) in \(time) ms"))
+            }
+        case .failure(let reply, let temporary):
+            if temporary {
+                report.add(.fail("auth", "temporary failure: \(reply) (after \(time) ms)", remedy: advice.temporary))
+            } else {
+                report.add(.fail("auth", "\(mechanism) login as \(user) refused: \(reply)", remedy: advice.refused))
+            }
+        case .challenge:
+            break
+        }
+    }
+
+    /// The challenge's base64, decoded; a challenge that is not base64 cancels the exchange.
+    static func decodeChallenge(_ text: String, framing: SASLFraming) throws -> SASLStep {
+        guard let challenge = try? Base64.decode(Array(text.utf8)) else {
+            try framing.cancel()
+            throw MailSecError(.protocolViolation, "the server's challenge is not base64: \(TextSanitizer.quoted(text.prefix(80)))")
+        }
+        return .challenge(challenge)
+    }
+
+    // MARK: Interruptions and the report
+
+    /// A step that broke off the dialogue: the check in progress fails with why.
+    /// `implicitScheme` names the scheme to suggest when a STARTTLS port stays
+    /// silent but answers TLS (smtps, imaps, pop3s).
+    mutating func interrupted(_ error: MailSecError, greetingStep: String, implicitScheme: String?) {
+        report.findings.removeAll { $0.id == step }
+        if error.code == .timeout, connection?.overallDeadlinePassed == true {
+            report.add(.fail(step, "the probe ran out of its overall time (\(options.effectiveOverallTimeout.shortDescription)) during this step: the server answers, but too slowly",
+                             remedy: "look at the server's load and its DNS lookups; --overall-timeout allows more"))
+            return
+        }
+        if step == greetingStep, error.code == .timeout, target.mode != .implicit {
+            if connection?.receivedAnything == true {
+                report.add(.fail(step, "the greeting did not complete within \(options.timeout.shortDescription): the server sent part of it and stopped",
+                                 remedy: "look at why the server stalls (its load, DNS lookups, its log)"))
+            } else if let implicitScheme, answersTLS() {
+                report.add(.fail(step, "no greeting within \(options.timeout.shortDescription), and a TLS handshake on a second connection succeeds: this port speaks implicit TLS",
+                                 remedy: "probe it as \(implicitScheme)://\(target.host):\(target.port)"))
+            } else {
+                report.add(.fail(step, "no greeting within \(options.timeout.shortDescription)",
+                                 remedy: "look at why the server does not greet: its load, DNS lookups of the client, its log"))
+            }
+            return
+        }
+        report.add(.fail(step, error.message, remedy: error.remedy))
+    }
+
+    /// Every id gets a finding, in `order`: what was not reached is skipped,
+    /// with the reason `reasons` gives or "not reached".
+    mutating func finish(order: [String], reasons: [String: String]) {
+        let done = Set(report.findings.map(\.id))
+        for id in order where !done.contains(id) {
+            report.add(.skip(id, reasons[id] ?? "not reached"))
+        }
+        report.findings.sort { (order.firstIndex(of: $0.id) ?? 99) < (order.firstIndex(of: $1.id) ?? 99) }
+    }
+
+    /// The skip reasons every protocol shares.
+    func commonSkipReasons() -> [String: String] {
+        [
+            "auth-before-tls": target.mode == .starttls ? "not reached" : "not applicable: TLS from the first byte",
+            "auth": options.authUser == nil ? "not asked (--auth-user)" : "not reached",
+            "starttls-after-tls": tls == nil ? "no TLS" : "not reached",
+        ]
+    }
+}
+
+/// An initial response for the wire: base64, and an empty one as `=` (RFC 4954, 4959, 5034).
+func initialResponseWireForm(_ message: SecureBytes) -> SecureBytes {
+    message.isEmpty ? SecureBytes(Array("=".utf8)) : message.withUnsafeBytes { Base64.encodeSecure($0) }
+}

@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import COpenSSL
+internal import COpenSSL
 import Glibc
 
 /// An X.509 certificate, owning its OpenSSL X509.

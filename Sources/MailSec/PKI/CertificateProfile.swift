@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import COpenSSL
+internal import COpenSSL
 
 /// What a new certificate or CSR says: subject, names, lifetime and role.
 public struct CertificateProfile: Sendable {

@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// A PKCS#10 certificate signing request, owning its OpenSSL X509_REQ.
 public final class CertificateSigningRequest: @unchecked Sendable {

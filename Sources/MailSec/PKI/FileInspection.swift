@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// One object found in a file by `mailsec inspect`.
 public enum InspectedObject {

@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// How a certificate covers a name a client connects to.
 public enum HostMatch: Sendable, Equatable {

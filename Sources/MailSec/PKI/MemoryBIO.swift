@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// An OpenSSL memory BIO, owned. OpenSSL's PEM and DER writers and readers
 /// work on BIOs; this is the bridge to Swift bytes.

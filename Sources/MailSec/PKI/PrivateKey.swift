@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// The key algorithms MailSec generates.
 public enum KeySpec: Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// Where trust anchors come from.
 public enum TrustAnchors: Sendable, Equatable {

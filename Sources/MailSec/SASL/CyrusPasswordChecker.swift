@@ -1,4 +1,4 @@
-import CSASL
+internal import CSASL
 import Glibc
 
 /// An APP.conf of Cyrus SASL (Postfix reads smtpd.conf): `key: value` lines.

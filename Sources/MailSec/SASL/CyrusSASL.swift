@@ -1,4 +1,4 @@
-import CSASL
+internal import CSASL
 import Glibc
 import Synchronization
 

@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// SMTP AUTH strings for the mechanisms people type by hand (RFC 4954, 4616,
 /// the LOGIN draft, RFC 2195, Google's XOAUTH2). Everything that contains a

@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// OpenSSL reports failures on a thread-local queue. Every failing call site
 /// drains the whole queue into the thrown error, so the message says what

@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// Storage for secrets (passwords, passphrases, private key PEM) that is
 /// wiped when released, including every buffer it outgrows.

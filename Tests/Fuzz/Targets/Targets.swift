@@ -58,6 +58,33 @@ enum FuzzTargets {
                 guard (try? parser.add(String(line))) != nil else { return }
             }
         },
+        "imap-response": { input in
+            for line in text(input).split(separator: "\n", omittingEmptySubsequences: false) {
+                let line = String(line)
+                _ = IMAPResponse.literalLength(atEndOf: line)
+                guard let response = try? IMAPResponse(parsing: line) else { continue }
+                _ = response.capabilities
+            }
+        },
+        "pop3-response": { input in
+            var body = POP3MultiLine()
+            for line in text(input).split(separator: "\n", omittingEmptySubsequences: false) {
+                _ = try? POP3Status(parsing: String(line)).shown
+                guard let done = try? body.add(String(line)), !done else { return }
+            }
+        },
+        "sieve-response": { input in
+            var data: [[SieveToken]] = []
+            for line in text(input).split(separator: "\n", omittingEmptySubsequences: false) {
+                guard let (tokens, _) = try? SieveTokenizer.tokens(String(line)) else { continue }
+                if let status = SieveResponse.status(tokens) {
+                    _ = SieveResponse(data: data, status: status.status, code: status.code, text: status.text).capabilities
+                    data = []
+                } else {
+                    data.append(tokens)
+                }
+            }
+        },
         "line-reader": lineReader,
         // Postfix's configuration.
         "main-cf": { input in

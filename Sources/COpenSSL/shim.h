@@ -88,6 +88,32 @@ static inline void mailsec_sk_X509_free(STACK_OF(X509) *list) {
     sk_X509_free(list);
 }
 
+// CRLs handed to X509_STORE_CTX_set0_crls, and the store's objects (to tell an anchor).
+static inline STACK_OF(X509_CRL) *mailsec_sk_X509_CRL_new_null(void) {
+    return sk_X509_CRL_new_null();
+}
+static inline int mailsec_sk_X509_CRL_push(STACK_OF(X509_CRL) *list, X509_CRL *crl) {
+    return sk_X509_CRL_push(list, crl);
+}
+// Frees the list only; the CRLs stay owned by their Swift wrappers.
+static inline void mailsec_sk_X509_CRL_free(STACK_OF(X509_CRL) *list) {
+    sk_X509_CRL_free(list);
+}
+static inline int mailsec_sk_X509_OBJECT_num(const STACK_OF(X509_OBJECT) *objects) {
+    return sk_X509_OBJECT_num(objects);
+}
+static inline X509_OBJECT *mailsec_sk_X509_OBJECT_value(const STACK_OF(X509_OBJECT) *objects, int index) {
+    return sk_X509_OBJECT_value(objects, index);
+}
+
+// nameConstraints: permitted and excluded subtrees are STACK_OF(GENERAL_SUBTREE).
+static inline int mailsec_sk_GENERAL_SUBTREE_num(const STACK_OF(GENERAL_SUBTREE) *subtrees) {
+    return sk_GENERAL_SUBTREE_num(subtrees);
+}
+static inline GENERAL_SUBTREE *mailsec_sk_GENERAL_SUBTREE_value(const STACK_OF(GENERAL_SUBTREE) *subtrees, int index) {
+    return sk_GENERAL_SUBTREE_value(subtrees, index);
+}
+
 // TLS client settings that OpenSSL 3 defines as macros over SSL_ctrl / SSL_CTX_ctrl.
 static inline int mailsec_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);

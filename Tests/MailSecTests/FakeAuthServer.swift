@@ -21,7 +21,7 @@ final class FakeAuthServer: @unchecked Sendable {
         directory = String(cString: mkdtemp(&template)!)
         let path = directory + "/auth"
         self.path = path
-        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         self.listener = listener
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)

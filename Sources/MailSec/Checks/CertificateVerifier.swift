@@ -15,7 +15,12 @@ public struct VerifyRequest: Sendable {
     public var hosts: [String] = []
     public var trust: TrustAnchors = .system
     public var warnDays = 30
+    /// The time to validate at: now, or `--at-time`.
     public var now = Date()
+    /// CRL files (`--crl`): revocation is then checked for the whole chain.
+    public var crlPaths: [String] = []
+    /// The most certificates between the leaf and the anchor (`--max-depth`).
+    public var maximumDepth: Int?
 
     public init(certificatePath: String, keyPath: String? = nil, chainPath: String? = nil, hosts: [String] = []) {
         self.certificatePath = certificatePath
@@ -29,6 +34,8 @@ public struct VerifyRequest: Sendable {
 public struct CertificateVerification: Sendable {
     public var report: Report
     public var certificate: CertificateFacts?
+    /// The path that was built, leaf first (empty when there was no certificate).
+    public var path: [PathCertificate] = []
 }
 
 /// The checks of `mailsec verify`; `probe` and `preflight` reuse `certificateFindings`.
@@ -40,6 +47,13 @@ public enum CertificateVerifier {
         let chainBytes = try request.chainPath.map { try SecureFileSystem.read($0).withUnsafeBytes { Array($0) } }
         let keyContents = try request.keyPath.map { try SecureFileSystem.read($0) }
         let store = try TrustStore(request.trust)
+        var options = ChainValidationOptions()
+        options.time = request.now
+        options.maximumDepth = request.maximumDepth
+        for path in request.crlPaths {
+            let bytes = try SecureFileSystem.read(path, limit: 64 << 20, kind: "a CRL file (--crl)").withUnsafeBytes { Array($0) }
+            options.crls += try CertificateRevocationList.all(in: bytes, source: path)
+        }
 
         var report = Report()
         var certificates: [Certificate] = []
@@ -91,7 +105,7 @@ public enum CertificateVerifier {
         }
 
         guard !certificates.isEmpty else {
-            for id in ["key-matches-cert", "hostname", "validity", "expiry", "chain", "chain-order", "key-strength", "signature-algorithm", "key-usage"] {
+            for id in ["key-matches-cert", "hostname", "validity", "expiry", "chain", "crl", "chain-order", "key-strength", "signature-algorithm", "key-usage"] {
                 report.add(.skip(id, "no certificate to check"))
             }
             report.add(keyPermissions(request.keyPath))
@@ -108,21 +122,23 @@ public enum CertificateVerifier {
         } else {
             report.add(.skip("key-matches-cert", request.keyPath == nil ? "no --key given" : "the key could not be read"))
         }
-        let intermediates = certificates.filter { $0 !== leaf } + extra
-        for finding in certificateFindings(leaf: leaf, intermediates: intermediates, hosts: request.hosts, store: store,
-                                           warnDays: request.warnDays, now: request.now) {
-            report.add(finding)
-        }
-        report.add(chainOrder(certificates: certificates + extra, leaf: leaf, path: request.certificatePath))
+        // Clients build a path from everything they were sent, in any order: a pool.
+        let pool = certificates.filter { $0 !== leaf } + extra
+        let (findings, path) = certificateChecks(leaf: leaf, pool: pool, hosts: request.hosts, store: store,
+                                                 warnDays: request.warnDays, options: options)
+        for finding in findings { report.add(finding) }
+        // What Postfix and Dovecot send is the files' order: that is chain-order's business, not chain's.
+        let sent = certificates.map { ($0, request.certificatePath) } + extra.map { ($0, request.chainPath ?? "") }
+        report.add(chainOrder(sent: sent, leaf: leaf))
         report.add(keyPermissions(request.keyPath))
         // Present the findings in one stable order, whatever order they were computed in.
         report.findings.sort { rank($0.id) < rank($1.id) }
-        return CertificateVerification(report: report, certificate: try? CertificateFacts(leaf, now: request.now))
+        return CertificateVerification(report: report, certificate: try? CertificateFacts(leaf, now: request.now), path: path)
     }
 
     /// The stable order of findings in a report.
     static let order = ["cert-readable", "chain-readable", "key-readable", "key-matches-cert", "hostname", "validity", "expiry",
-                        "chain", "chain-order", "key-strength", "signature-algorithm", "key-usage", "key-file-permissions"]
+                        "chain", "crl", "chain-order", "key-strength", "signature-algorithm", "key-usage", "key-file-permissions"]
 
     private static func rank(_ id: String) -> Int { order.firstIndex(of: id) ?? order.count }
 
@@ -130,12 +146,29 @@ public enum CertificateVerifier {
     /// (verify) and for what a server sent (probe picks its own from these).
     public static func certificateFindings(leaf: Certificate, intermediates: [Certificate], hosts: [String], store: TrustStore,
                                            warnDays: Int, now: Date = Date()) -> [Finding] {
-        hostFindings(leaf, hosts: hosts)
-            + validityFindings(leaf, warnDays: warnDays, now: now)
-            + [chainFinding(leaf, intermediates: intermediates, store: store),
-               keyStrength(leaf),
-               signatureAlgorithms(leaf, intermediates: intermediates),
-               keyUsage(leaf)]
+        var options = ChainValidationOptions()
+        options.time = now
+        return certificateChecks(leaf: leaf, pool: intermediates, hosts: hosts, store: store, warnDays: warnDays, options: options).findings
+    }
+
+    /// The certificate checks and the path they were judged on.
+    public static func certificateChecks(leaf: Certificate, pool: [Certificate], hosts: [String], store: TrustStore,
+                                         warnDays: Int, options: ChainValidationOptions) -> (findings: [Finding], path: [PathCertificate]) {
+        let validation: ChainValidation?
+        let chain: [Finding]
+        do {
+            let validated = try leaf.validateChain(pool: pool, store: store, options: options)
+            validation = validated
+            chain = chainFindings(leaf, validated, store: store)
+        } catch {
+            validation = nil
+            chain = [.fail("chain", "the chain could not be checked: \(error)"), .skip("crl", "the chain could not be checked")]
+        }
+        let findings = hostFindings(leaf, hosts: hosts)
+            + validityFindings(leaf, warnDays: warnDays, now: options.time)
+            + chain
+            + [keyStrength(leaf), signatureAlgorithms(leaf, intermediates: pool), keyUsage(leaf)]
+        return (findings, validation?.path ?? [])
     }
 
     // MARK: The individual checks
@@ -149,7 +182,7 @@ public enum CertificateVerifier {
             case .subjectAltName:
                 return .pass(id, "\(host) is covered by the certificate's names")
             case .commonNameOnly:
-                return .warn(id, "\(host) is only in the subject CN; the certificate has no subjectAltName, which current clients require",
+                return .fail(id, "\(host) is only in the subject CN and the certificate has no subjectAltName: current mail clients refuse it (RFC 6125/9525; Postfix's own SMTP client would still accept it)",
                              remedy: "issue a certificate with the name in subjectAltName: mailsec genkey --reuse-key \(name(of: leaf)) (self-signed) or mailsec genkey --csr --reuse-key \(name(of: leaf)) for a CA")
             case .none:
                 let covered = names.isEmpty ? "no subjectAltName at all; CN=\(leaf.subject.commonName ?? "none")" : names
@@ -159,7 +192,10 @@ public enum CertificateVerifier {
         }
     }
 
-    static func validityFindings(_ leaf: Certificate, warnDays: Int, now: Date) -> [Finding] {
+    /// Compared to the second, notAfter inclusive (RFC 5280 4.1.2.5): a
+    /// certificate is valid through the whole of its last second.
+    static func validityFindings(_ leaf: Certificate, warnDays: Int, now exact: Date) -> [Finding] {
+        let now = Date(timeIntervalSince1970: exact.timeIntervalSince1970.rounded(.down))
         let notBefore = leaf.notBefore, notAfter = leaf.notAfter
         let days = UTCTime.daysLeft(until: notAfter, from: now)
         let renew = "renew it: mailsec genkey --reuse-key \(name(of: leaf)) (self-signed, keeps DANE 3 1 1 records), or ask your CA"
@@ -194,51 +230,67 @@ public enum CertificateVerifier {
         return candidates.lazy.compactMap { try? Hostname.normalize($0) }.first ?? "HOSTNAME"
     }
 
-    static func chainFinding(_ leaf: Certificate, intermediates: [Certificate], store: TrustStore) -> Finding {
-        let id = "chain"
-        let verdict: ChainVerdict
-        do {
-            verdict = try leaf.verifyChain(intermediates: intermediates, store: store)
-        } catch {
-            return .fail(id, "the chain could not be checked: \(error)")
+    /// `chain`, with the path built, certificate by certificate; and `crl`.
+    static func chainFindings(_ leaf: Certificate, _ validation: ChainValidation, store: TrustStore) -> [Finding] {
+        let path = validation.path.enumerated().map { depth, certificate in
+            "\(depth == 0 ? "" : "→ ")\(certificate.subject) (\(certificate.key), until \(certificate.notAfter)\(certificate.anchor ? ", trust anchor" : ""))"
+        }.joined(separator: " ")
+        let serious = validation.problems.filter { $0.kind != .noCRL }
+        var crl: Finding
+        if !validation.checkedRevocation {
+            crl = .skip("crl", "no --crl given: revocation not checked")
+        } else if let revoked = serious.first(where: { $0.kind == .revoked }) {
+            crl = .fail("crl", revoked.rule, remedy: revoked.remedy)
+        } else if let unusable = serious.first(where: { $0.kind == .crlUnusable }) {
+            crl = .fail("crl", unusable.rule, remedy: unusable.remedy)
+        } else {
+            let missing = validation.problems.filter { $0.kind == .noCRL }
+            crl = missing.isEmpty ? .pass("crl", "no certificate on the path is revoked")
+                                  : .warn("crl", missing.map(\.rule).joined(separator: "; "), remedy: missing[0].remedy)
         }
-        if verdict.verified {
-            let root = verdict.chain.last ?? "?"
-            return .pass(id, "chains to \(root), trusted by \(store.description)" + (verdict.chain.count > 2 ? " via \(verdict.chain.count - 2) intermediate\(verdict.chain.count == 3 ? "" : "s")" : ""))
+        let chainProblems = serious.filter { $0.kind != .revoked && $0.kind != .crlUnusable && !$0.reportedByLeafCheck }
+        if chainProblems.isEmpty {
+            let anchor = validation.path.last.map { $0.anchor ? "trusted by \(store.description)" : "" } ?? ""
+            return [.pass("chain", "\(path); \(anchor)"), crl]
         }
-        if verdict.isSelfSignedLeaf {
-            return .warn(id, "self-signed: fine for your own clients and servers, but mail clients will ask users to trust it",
-                         remedy: "get it signed by a CA (mailsec genkey --csr --reuse-key \(name(of: leaf))), or install it as trusted on the clients; to check against it here, pass --ca-file with it")
+        if chainProblems.count == 1, chainProblems[0].kind == .selfSignedLeaf {
+            return [.warn("chain", "self-signed: fine for your own clients and servers, but mail clients will ask users to trust it",
+                          remedy: "get it signed by a CA (mailsec genkey --csr --reuse-key \(name(of: leaf))), or install it as trusted on the clients; to check against it here, pass --ca-file with it"),
+                    crl]
         }
-        if verdict.isIssuerMissing {
-            return .fail(id, "incomplete chain: the issuer of \(verdict.subject) (\(verdict.issuer)) is neither in the file nor trusted by \(store.description)",
-                         remedy: "append the intermediate certificate after the leaf: cat leaf.crt intermediate.crt > fullchain.crt, and use that file as smtpd_tls_cert_file / ssl_cert; for a private CA pass it with --ca-file")
-        }
-        if verdict.isUntrustedRoot {
-            return .fail(id, "the chain ends at \(verdict.subject), which \(store.description) does not trust",
-                         remedy: "if this is your own CA, pass it with --ca-file; otherwise use a certificate from a publicly trusted CA")
-        }
-        return .fail(id, "the chain does not verify: \(verdict.reason) (at \(verdict.subject))",
-                     remedy: "check the certificate file and its intermediates with: openssl verify -untrusted FILE FILE")
+        let described = chainProblems.map { problem in
+            "\(problem.rule)\(problem.code != 0 ? " [OpenSSL: \(problem.reason)]" : " [\(problem.reason)]")"
+        }.joined(separator: "; ")
+        return [.fail("chain", "\(described). Path built: \(path)", remedy: chainProblems[0].remedy), crl]
     }
 
-    static func chainOrder(certificates: [Certificate], leaf: Certificate, path: String) -> Finding {
+    /// The order a server sends: its files as written. It must be the leaf,
+    /// then each certificate's issuer; certificates that belong to no path
+    /// are named too. `sent` pairs each certificate with the file it is in.
+    static func chainOrder(sent: [(certificate: Certificate, file: String)], leaf: Certificate) -> Finding {
+        let certificates = sent.map(\.certificate)
         guard certificates.count > 1 else { return .pass("chain-order", "a single certificate, nothing to order") }
-        // The order a server must send: leaf, then each certificate's issuer.
         var ordered = [leaf]
         var remaining = certificates.filter { $0 !== leaf }
         while let next = remaining.firstIndex(where: { ordered.last!.isIssued(by: $0) && ordered.last! !== $0 }) {
             ordered.append(remaining.remove(at: next))
         }
+        let surplus = remaining
         ordered += remaining
         let inOrder = zip(certificates, ordered).allSatisfy { $0 === $1 }
+        let files = Array(Set(sent.map(\.file).filter { !$0.isEmpty })).sorted()
+        let named = files.joined(separator: " + ")
         if inOrder {
-            return .pass("chain-order", "leaf first, each certificate followed by its issuer")
+            return surplus.isEmpty ? .pass("chain-order", "leaf first, each certificate followed by its issuer")
+                : .warn("chain-order", "leaf first and in order, but \(named) also holds \(surplus.map { $0.subject.description }.joined(separator: ", ")), which is not on the path: servers send it for nothing",
+                        remedy: "remove the certificates that are not the leaf's issuers from \(named)")
         }
-        let wanted = ordered.map { "  \($0.subject)" }.joined(separator: "\n")
+        let wanted = ordered.map { certificate in
+            "  \(certificate.subject)" + (files.count > 1 ? " (from \(sent.first { $0.certificate === certificate }?.file ?? "?"))" : "")
+        }.joined(separator: "\n")
         let problem = certificates.first !== leaf ? "the leaf is not first" : "the intermediates are out of order"
-        return .fail("chain-order", "\(problem) in \(path): servers send the file in its order and clients reject a scrambled chain",
-                     remedy: "rewrite it as leaf first, then each issuer:\n\(wanted)\ne.g. cat leaf.crt intermediate.crt > \(ShellQuoting.quote(path))")
+        return .fail("chain-order", "\(problem) in \(named): servers send the files in their order and some clients reject a scrambled chain",
+                     remedy: "rewrite it as leaf first, then each issuer:\n\(wanted)\ne.g. cat leaf.crt intermediate.crt > \(ShellQuoting.quote(files.first ?? "fullchain.pem"))")
     }
 
     static func keyStrength(_ leaf: Certificate) -> Finding {

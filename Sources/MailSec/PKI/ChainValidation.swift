@@ -218,7 +218,8 @@ extension Certificate {
     }
 
     /// What RFC 5280 and the CA/Browser Forum's baseline requirements demand
-    /// and OpenSSL 3.0 does not check, even in strict mode.
+    /// and OpenSSL 3.0 does not check, even in strict mode. (An
+    /// authorityKeyIdentifier without keyIdentifier it does catch, as missing.)
     static func strictRules(_ path: [Certificate]) -> [PathProblem] {
         var problems: [PathProblem] = []
         func add(_ depth: Int, _ reason: String, _ rule: String, _ remedy: String) {
@@ -228,9 +229,6 @@ extension Certificate {
         for (depth, certificate) in path.enumerated() {
             if let serial = certificate.serialSign, serial <= 0 {
                 add(depth, "serial number is \(serial == 0 ? "zero" : "negative")", "RFC 5280 4.1.2.2: a serial number must be a positive integer", reissue)
-            }
-            if !certificate.isSelfSigned, certificate.authorityKeyIdentifierLacksKeyID {
-                add(depth, "authorityKeyIdentifier without keyIdentifier", "RFC 5280 4.2.1.1 and the baseline requirements 7.1.2: the authorityKeyIdentifier must carry the issuer's keyIdentifier", reissue)
             }
             if certificate.hasNonCriticalPolicyConstraints {
                 add(depth, "policyConstraints is not critical", "RFC 5280 4.2.1.11: conforming CAs must mark policyConstraints critical", reissue)
@@ -294,8 +292,15 @@ extension Certificate {
         case X509_V_ERR_CRL_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, X509_V_ERR_CRL_HAS_EXPIRED, X509_V_ERR_CRL_NOT_YET_VALID:
             return make(.crlUnusable, "the CRL for \(subject) cannot be used: \(reason)", "fetch the issuer's current CRL (its CRL Distribution Point) and pass that with --crl")
         case X509_V_ERR_INVALID_PURPOSE:
-            return make(.other, "\(subject) may not be used for a TLS server: its extendedKeyUsage excludes serverAuth\(depth > 0 ? " (an intermediate's EKU limits everything below it)" : "")",
-                        depth == 0 ? "issue a server certificate (extendedKeyUsage serverAuth)" : "use an intermediate meant for TLS servers; ask the CA")
+            // OpenSSL says "unsuitable purpose" for a restrictive EKU and for a non-CA used as one.
+            if let usages = certificate.extendedKeyUsage, !usages.contains("serverAuth"), !usages.contains("anyExtendedKeyUsage") {
+                return make(.other, "\(subject) may not be used for a TLS server: its extendedKeyUsage (\(usages.joined(separator: ", "))) excludes serverAuth\(depth > 0 ? ", and an intermediate's EKU limits everything below it" : "")",
+                            depth == 0 ? "issue a server certificate (extendedKeyUsage serverAuth)" : "use an intermediate meant for TLS servers; ask the CA")
+            }
+            if depth > 0, certificate.basicConstraints?.isCA != true {
+                return make(.other, "\(subject) is not a CA, so it cannot vouch for a TLS server certificate", "the chain must go through the CA's real intermediate")
+            }
+            return make(.other, "\(subject) is not suitable for a TLS server (\(reason))", "use a certificate issued for TLS servers")
         case X509_V_ERR_INVALID_CA:
             return make(.other, "\(subject) is used as a CA but is not one (basicConstraints CA:TRUE missing)", "the chain must go through real CA certificates; check which intermediate the CA gave")
         case X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL:
@@ -342,13 +347,6 @@ extension Certificate {
         defer { BN_free(bignum) }
         if BN_is_zero(bignum) == 1 { return 0 }
         return BN_is_negative(bignum) == 1 ? -1 : 1
-    }
-
-    var authorityKeyIdentifierLacksKeyID: Bool {
-        guard let raw = X509_get_ext_d2i(pointer, NID_authority_key_identifier, nil, nil) else { return false }
-        let identifier = raw.assumingMemoryBound(to: AUTHORITY_KEYID.self)
-        defer { AUTHORITY_KEYID_free(identifier) }
-        return identifier.pointee.keyid == nil
     }
 
     var hasNonCriticalPolicyConstraints: Bool {

@@ -141,7 +141,13 @@ struct ProbeSession {
         let host = options.verifyHost ?? target.host
         let checks = CertificateVerifier.certificateFindings(leaf: leaf, intermediates: Array(chain.dropFirst()), hosts: [host],
                                                              store: store, warnDays: options.warnDays)
-        for finding in Self.certificateChecks(checks) {
+        // Clients build the path whatever the order; the server's file should still be leaf first, then each issuer.
+        let order = CertificateVerifier.chainOrder(sent: chain.map { ($0, "the chain the server sent") }, leaf: leaf)
+        for var finding in Self.certificateChecks(checks) {
+            if finding.id == "certificate-chain", finding.status == .pass, order.status != .pass {
+                finding = .warn("certificate-chain", "\(finding.message); but the server sends its certificates out of order (\(order.message)): clients build the path anyway, some old ones fail",
+                                remedy: "write \(advice.certificateSettings) as leaf first, then each issuer:\n" + (order.remedy ?? ""))
+            }
             report.add(finding)
             // A client verifies the chain and the name; a warning there (self-signed, a CN-only
             // match) is a session it would refuse. Expiring soon is still a verified session.

@@ -100,7 +100,9 @@ struct PKIFactory {
     for number, spec in enumerate(specs, start=2):
         key, issuer_spec = keys[spec["name"]], next(s for s in specs if s["name"] == spec["issuer"])
         subject = x509.Name([]) if spec["empty_subject"] else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, spec["cn"])])
-        issuer_name = subject if spec["issuer"] == spec["name"] else certs[spec["issuer"]].subject
+        # An issuer not made yet (a loop) is named by its CN.
+        issuer_name = subject if spec["issuer"] == spec["name"] else (certs[spec["issuer"]].subject if spec["issuer"] in certs
+                      else x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_spec["cn"])]))
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
                    .serial_number(number).not_valid_before(now + datetime.timedelta(seconds=spec["not_before"]))
                    .not_valid_after(now + datetime.timedelta(seconds=spec["not_after"])))
@@ -366,5 +368,20 @@ struct AnyEncodable: Encodable {
         #expect(shallow.statuses["chain"] == "fail", "\(shallow.message("chain"))")
         let enough = try verify(factory, extra: ["--max-depth", "1"])
         #expect(enough.statuses["chain"] == "pass", "\(enough.message("chain"))")
+    }
+}
+
+extension HardeningTests {
+    // Issue 12, defect 24: in a cyclic chain, a certificate that is in the file was called "not in the file".
+    @Test func aCyclicChainIsCalledALoop() throws {
+        let a = PKIFactory.Spec.intermediate("a", issuer: "b", cn: "CA A"), b = PKIFactory.Spec.intermediate("b", issuer: "a", cn: "CA B")
+        let factory = try PKIFactory([a, b, .root("unrelated", cn: "Unrelated Root"), .leaf(issuer: "a")])
+        let pool = try factory.bundle(["a", "b"], as: "pool.pem")
+        let result = try mailsec("verify", "--json", "--cert", factory.path("leaf"), "--chain", pool, "--ca-file", factory.path("unrelated"), "--host", "mail.example.com")
+        let chain = ((try parseJSON(result.stdout)["checks"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == "chain" }
+        let message = (chain?["message"] as? String) ?? ""
+        #expect(chain?["status"] as? String == "fail")
+        #expect(message.contains("loops"), "\(message)")
+        #expect(!message.contains("neither in the files given"), "\(message)")
     }
 }

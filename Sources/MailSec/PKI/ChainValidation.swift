@@ -275,6 +275,11 @@ extension Certificate {
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
             // A certificate that names the issuer may be there and be refused: say why, not "missing".
             let candidates = (pool + path).filter { $0 !== certificate && $0.subject == certificate.issuer }
+            // The issuer already on the path: the certificates issued each other, round in a loop.
+            if let looped = candidates.first(where: { candidate in path.contains { $0 === candidate } }) {
+                return make(.issuerMissing, "the chain loops: \(subject) and \(looped.subject) issued each other, and nothing on the loop is trusted by \(store.description)",
+                            "find the root this chain should end at and trust it (--ca-file for a private CA), or get the CA's current chain")
+            }
             if let candidate = candidates.first {
                 return make(.issuerRefused, "the issuer \(candidate.subject) is there, but cannot have issued \(subject): \(candidate.refusalReason(asIssuerOf: certificate))",
                             "use the right issuer certificate (the CA's current intermediate); the one given does not belong to this certificate")

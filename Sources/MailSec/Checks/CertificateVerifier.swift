@@ -278,7 +278,8 @@ public enum CertificateVerifier {
         let surplus = remaining
         ordered += remaining
         let inOrder = zip(certificates, ordered).allSatisfy { $0 === $1 }
-        let files = Array(Set(sent.map(\.file).filter { !$0.isEmpty })).sorted()
+        var files: [String] = []
+        for (_, file) in sent where !file.isEmpty && !files.contains(file) { files.append(file) }
         let named = files.joined(separator: " + ")
         if inOrder {
             return surplus.isEmpty ? .pass("chain-order", "leaf first, each certificate followed by its issuer")

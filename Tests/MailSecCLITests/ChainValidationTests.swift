@@ -385,3 +385,25 @@ extension HardeningTests {
         #expect(!message.contains("neither in the files given"), "\(message)")
     }
 }
+
+extension ChainValidationTests {
+    /// RFC 5280 4.1.2.2: a serial must be positive. cryptography will not write
+    /// a zero serial, so the leaf's DER is patched (its signature breaks too,
+    /// which is reported beside it).
+    @Test func aZeroSerialIsRefused() throws {
+        let factory = try PKIFactory([Spec.root(), Spec.intermediate(), Spec.leaf()])
+        let der = factory.directory.file("leaf.der")
+        try openssl("x509", "-in", factory.path("leaf"), "-outform", "DER", "-out", der)
+        var bytes = Array(try readFile(der))
+        // The leaf is the third certificate made: serial 4, encoded 02 01 04 right after the version.
+        let version: [UInt8] = [0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, 0x01, 0x04]
+        let start = try #require((0...(bytes.count - version.count)).first { Array(bytes[$0..<($0 + version.count)]) == version })
+        bytes[start + version.count - 1] = 0x00
+        try Data(bytes).write(to: URL(fileURLWithPath: der))
+        let pool = try factory.bundle(["inter"], as: "pool.pem")
+        let result = try mailsec("verify", "--json", "--cert", der, "--chain", pool, "--ca-file", factory.path("root"), "--host", "mail.example.com")
+        let chain = ((try parseJSON(result.stdout)["checks"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == "chain" }
+        #expect(chain?["status"] as? String == "fail")
+        #expect((chain?["message"] as? String)?.contains("serial number is zero") == true, "\(chain?["message"] ?? "")")
+    }
+}

@@ -92,7 +92,8 @@ enum NagiosLine {
         if let label { text = "\(label): \(text)" }
         // Perfdata may not contain '|' and the line must stay one line, free of control characters.
         text = TextSanitizer.escaped(text.replacingAll("|", with: "/").replacingAll("\n", with: " "))
-        let perfdata = facts.map { "|days_left=\($0.daysLeft);\(warnDays);0" } ?? ""
+        // Range thresholds as the plugin guidelines define them: alert when outside `warnDays:` (below it), critical below 1 day.
+        let perfdata = facts.map { "|days_left=\($0.daysLeft);\(warnDays):;1:" } ?? ""
         return "MAILSEC \(state.label) - \(text)\(perfdata)"
     }
 }

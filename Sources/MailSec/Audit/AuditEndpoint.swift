@@ -1,0 +1,44 @@
+/// One TLS listener as the configuration describes it: who serves it, where,
+/// how TLS starts, and which files it is configured to load.
+public struct AuditEndpoint: Sendable, Equatable {
+    /// `postfix/smtps`, `dovecot/imaps`.
+    public var service: String
+    public var mailProtocol: MailProtocol
+    public var mode: ProbeTarget.Mode
+    /// Where to connect to check it (a wildcard listen address becomes 127.0.0.1).
+    public var address: String
+    public var port: UInt16
+    /// The SNI name this endpoint answers for (a tls_server_sni_maps entry, a local_name block).
+    public var serverName: String?
+    /// The certificate and key files as the server names them (no --root), in the pairs it loads:
+    /// Postfix's RSA and EC pairs, Dovecot's ssl_cert and ssl_alt_cert.
+    public var pairs: [CertificatePair]
+    /// `file:line` of the setting that names the certificate.
+    public var source: String
+    /// For an SNI map: a problem with the compiled map (older than its source or its files).
+    public var mapProblem: String?
+    /// The remedy's reload command for this server.
+    public var reload: String
+
+    public struct CertificatePair: Sendable, Equatable {
+        public var certificate: String
+        public var key: String
+    }
+
+    /// The label of human output: `postfix/smtps 127.0.0.1:465 (SNI mail.example.com)`.
+    public var label: String {
+        let shownHost = address.contains(":") ? "[\(address)]" : address
+        return "\(service) \(shownHost):\(port)" + (serverName.map { " (SNI \($0))" } ?? "")
+    }
+
+    var target: ProbeTarget {
+        ProbeTarget(mailProtocol: mailProtocol, host: address, port: port, mode: mode, requireTLS: true)
+    }
+}
+
+/// A wildcard or empty listen address is probed on loopback.
+func probeAddress(_ listen: String?) -> String {
+    guard let listen, !listen.isEmpty, !["*", "::", "0.0.0.0", "[::]", "all"].contains(listen) else { return "127.0.0.1" }
+    if listen == "localhost" || listen == "loopback-only" { return "127.0.0.1" }
+    return listen.trimmingBrackets
+}

@@ -101,6 +101,13 @@ import Testing
         #expect(try run("/usr/sbin/postmap", ["-c", server.postfix, "-F", "hash:" + source]).status == 0)
         server.reload()
         #expect(try server.audit().status == 0)
+        // A file the map embeds, renewed in place: the compiled map still holds the old copy.
+        usleep(20_000)
+        try server.writeChain(["sni", "inter"], key: "sni", as: "sni2-chain.pem")
+        let (stale, staleEndpoints, staleJSON, _) = try server.audit(["--no-probe"])
+        #expect(stale == 1)
+        #expect(staleEndpoints.filter { $0.key.contains("/sni.example.com") }.values.allSatisfy { $0["tls-files"] == "fail" }, "\(staleEndpoints)")
+        #expect("\(staleJSON)".contains("older than \(replacement), which postmap -F copies into it"))
     }
 
     @Test func aKeyThatDoesNotMatchFailsTheFiles() throws {

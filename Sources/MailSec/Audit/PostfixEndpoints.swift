@@ -110,13 +110,15 @@ struct PostfixEndpoints {
                 let files = Array(words.dropFirst())
                 var problem: String?
                 if let compiled {
-                    let compiledTime = FileTimes.modification(RootedPath.join(root, compiled))
-                    if compiledTime == nil {
+                    if let compiledTime = FileTimes.modification(RootedPath.join(root, compiled)) {
+                        let newer = { (file: String) in (FileTimes.modification(RootedPath.join(root, file)) ?? 0) > compiledTime }
+                        if newer(path) {
+                            problem = "\(compiled) is older than its source \(path)"
+                        } else if let file = files.first(where: newer) {
+                            problem = "\(compiled) is older than \(file), which postmap -F copies into it"
+                        }
+                    } else {
                         problem = "\(compiled) does not exist: the map was never compiled"
-                    } else if let sourceTime = FileTimes.modification(RootedPath.join(root, path)), sourceTime > compiledTime! {
-                        problem = "\(compiled) is older than its source \(path)"
-                    } else if let newer = files.first(where: { (FileTimes.modification(RootedPath.join(root, $0)) ?? 0) > compiledTime! }) {
-                        problem = "\(compiled) is older than \(newer), which postmap -F copies into it"
                     }
                 }
                 entries.append(SNIEntry(name: words[0], pairs: chainPairs(files), source: "\(path):\(line.number)", map: map, mapProblem: problem))

@@ -14,7 +14,7 @@ public struct DovecotConfiguration: Sendable {
     }
 
     /// `name argument {`: e.g. `service imap-login`, `local_name imap.example.com`.
-    public struct Section: Sendable, Equatable {
+    public struct Section: Sendable, Hashable {
         public var name: String
         public var argument: String?
     }
@@ -30,6 +30,9 @@ public struct DovecotConfiguration: Sendable {
 
     static let maximumIncludeDepth = 20
     static let maximumFiles = 500
+    /// What `$name` references may add up to over the whole configuration: each
+    /// value may double the last, and a few lines must not fill the memory.
+    static let maximumExpansion = 1 << 20
 
     /// Reads `path` and what it includes, as the machine under `root` would.
     public init(path: String, root: String = "/") {
@@ -40,9 +43,9 @@ public struct DovecotConfiguration: Sendable {
         files = reader.files
     }
 
-    /// Parses text already read (doveconf -n's output, or a test's).
-    public init(text: String, path: String) {
-        var reader = Reader(root: "/")
+    /// Parses text already read (doveconf -n's output, or a test's); includes are read under `root`.
+    public init(text: String, path: String, root: String = "/") {
+        var reader = Reader(root: root)
         reader.files.append(path)
         reader.parse(text, file: path, depth: 0, sections: [])
         settings = reader.settings
@@ -62,14 +65,15 @@ public struct DovecotConfiguration: Sendable {
 
     /// The sections that occur, each once, in order.
     public var sectionPaths: [[Section]] {
-        var seen: [[Section]] = []
-        for (_, setting) in settings {
-            for depth in 1...max(1, setting.sections.count) where depth <= setting.sections.count {
+        var seen: Set<[Section]> = []
+        var paths: [[Section]] = []
+        for (_, setting) in settings where !setting.sections.isEmpty {
+            for depth in 1...setting.sections.count {
                 let path = Array(setting.sections.prefix(depth))
-                if !seen.contains(path) { seen.append(path) }
+                if seen.insert(path).inserted { paths.append(path) }
             }
         }
-        return seen
+        return paths
     }
 
     /// The parser: lines, sections, includes.
@@ -78,6 +82,14 @@ public struct DovecotConfiguration: Sendable {
         var settings: [(key: String, setting: Setting)] = []
         var problems: [ConfigProblem] = []
         var files: [String] = []
+        /// The latest value of each key in each section, for `$name` references.
+        private var latest: [SettingKey: String] = [:]
+        private var expanded = 0
+
+        private struct SettingKey: Hashable {
+            var key: String
+            var sections: [Section]
+        }
 
         init(root: String) {
             self.root = root
@@ -164,8 +176,9 @@ public struct DovecotConfiguration: Sendable {
                     continue
                 }
                 var value = Self.unquote(trimmed[trimmed.index(after: equals)...].trimmingWhitespace())
-                value = expand(value, key: key, sections: sections)
+                value = expand(value, sections: sections, file: file, line: number)
                 settings.append((key, Setting(value: value, file: file, line: number, sections: sections)))
+                latest[SettingKey(key: key, sections: sections)] = value
             }
             if sections.count > outer.count {
                 problems.append(ConfigProblem(file: file, line: 0, message: "\(sections.count - outer.count) section\(sections.count - outer.count == 1 ? "" : "s") not closed with '}'"))
@@ -173,7 +186,7 @@ public struct DovecotConfiguration: Sendable {
         }
 
         /// `$name` and `%{name}`-free references to settings set earlier (2.3: `protocols = $protocols imap`).
-        func expand(_ value: String, key: String, sections: [Section]) -> String {
+        mutating func expand(_ value: String, sections: [Section], file: String, line: Int) -> String {
             guard value.contains("$") else { return value }
             var result = ""
             var rest = Substring(value)
@@ -185,10 +198,17 @@ public struct DovecotConfiguration: Sendable {
                     rest = rest[rest.index(after: dollar)...]
                     continue
                 }
-                result += settings.last { $0.key == String(name) && $0.setting.sections == sections }?.setting.value
-                    ?? settings.last { $0.key == String(name) && $0.setting.sections.isEmpty }?.setting.value ?? ""
+                let referenced = latest[SettingKey(key: String(name), sections: sections)] ?? latest[SettingKey(key: String(name), sections: [])] ?? ""
+                guard expanded + referenced.utf8.count <= DovecotConfiguration.maximumExpansion else {
+                    if expanded <= DovecotConfiguration.maximumExpansion {   // said once
+                        problems.append(ConfigProblem(file: file, line: line, message: "$\(name) references expand to more than \(DovecotConfiguration.maximumExpansion >> 20) MiB in all"))
+                    }
+                    expanded = DovecotConfiguration.maximumExpansion + 1
+                    return ""
+                }
+                expanded += referenced.utf8.count
+                result += referenced
                 rest = rest[name.endIndex...]
-                if result.utf8.count > 65_536 { return String(result.utf8.prefix(65_536)) ?? result }
             }
             return (result + rest).trimmingWhitespace()
         }

@@ -99,6 +99,12 @@ enum FuzzTargets {
             let master = PostfixMasterConfig(text: text(input), path: "master.cf")
             for service in master.services { _ = (service.portName, service.host, service.overrideValues) }
         },
+        // Dovecot's configuration, 2.3 or 2.4, as audit reads it (includes under a root that holds nothing).
+        "dovecot-conf": { input in
+            let config = DovecotConfiguration(text: text(input), path: "dovecot.conf", root: "/nonexistent")
+            for path in config.sectionPaths { _ = config.value("port", in: path) }
+            _ = (config.isVersion24, config.value("protocols"), config.value("ssl_cert"))
+        },
         // Firewalls, as preflight reads them from files.
         "iptables": { input in
             let inspector = FirewallInspector(root: "/nonexistent", port: 465, services: nil)

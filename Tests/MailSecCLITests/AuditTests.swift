@@ -20,6 +20,9 @@ import Testing
             }
         }
         #expect((json["checks"] as? [[String: Any]])?.allSatisfy { $0["status"] as? String == "pass" } == true, "\(json["checks"] ?? "")")
+        let nagios = try mailsec(arguments: ["audit", "--nagios", "--warn-days", "21"] + server.arguments, timeout: 120)
+        #expect(nagios.status == 0 && nagios.stdout.hasPrefix("MAILSEC OK - audit: 9 endpoints"), "\(nagios.stdout)")
+        #expect(nagios.stdout.components(separatedBy: " days_left'=89;21:;1:").count == 10, "one range-threshold perfdata per endpoint: \(nagios.stdout)")
         // openssl sees the same certificates.
         for endpoint in (json["endpoints"] as? [[String: Any]]) ?? [] {
             let port = endpoint["port"] as! Int

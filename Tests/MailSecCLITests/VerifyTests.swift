@@ -116,7 +116,7 @@ import Testing
         let warning = try mailsec(arguments: base + ["--cert", fixtures.path("soon.crt")])
         #expect(warning.status == 1)
         #expect(warning.stdout.hasPrefix("MAILSEC WARNING - expiry: "))
-        #expect(warning.stdout.contains(";30;0"))
+        #expect(warning.stdout.contains(";30:;1:"), "range thresholds: alert below 30 days, critical below 1")
 
         let critical = try mailsec(arguments: base + ["--cert", fixtures.path("expired.crt")])
         #expect(critical.status == 2)

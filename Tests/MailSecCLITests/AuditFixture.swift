@@ -25,7 +25,10 @@ final class AuditFixture {
         var placeholder = PKIFactory.Spec(name: "localhost", issuer: "localhost", cn: "localhost", keyUsage: ["digitalSignature"],
                                           extendedKeyUsage: ["serverAuth"], sans: ["localhost"])
         placeholder.authorityKeyIdentifier = false
-        return [.root(), .intermediate(), .leaf("leaf", sans: ["mail.example.com"]), renewed,
+        var expired = PKIFactory.Spec.leaf("expired", sans: ["mail.example.com"])
+        (expired.notBefore, expired.notAfter) = (-86_400 * 100, -86_400)
+        return [.root(), .intermediate(), .leaf("leaf", sans: ["mail.example.com"]), renewed, expired,
+                .leaf("wide", sans: ["mail.example.com", "smtp.example.com"]),
                 .leaf("sni", sans: ["sni.example.com"]), .leaf("sni2", sans: ["sni.example.com"]), .leaf("other"), placeholder]
     }()
 

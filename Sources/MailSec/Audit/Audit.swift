@@ -48,6 +48,17 @@ public enum Audit {
     public static let endpointOrder = ["tls-files", "served-matches-file", "certificate-hostname", "certificate-chain", "certificate-expiry"]
 
     public static func run(_ request: AuditRequest) throws -> AuditResult {
+        let (endpoints, sources, myhostname) = try configuredEndpoints(request)
+        let store = try TrustStore(request.trust)
+        let names = request.hosts.isEmpty ? myhostname.map { [$0] } ?? [] : request.hosts
+        let audited = BoundedPool.map(endpoints, concurrency: request.concurrency) { endpoint in
+            audit(endpoint, request: request, names: names, store: store)
+        }
+        return AuditResult(endpoints: audited, report: crossChecks(audited, root: request.root), sources: sources)
+    }
+
+    /// The listeners the configuration describes, what was read, and Postfix's myhostname.
+    static func configuredEndpoints(_ request: AuditRequest) throws -> (endpoints: [AuditEndpoint], sources: [String], myhostname: String?) {
         var endpoints: [AuditEndpoint] = []
         var sources: [String] = []
         var myhostname: String?
@@ -68,12 +79,7 @@ public enum Audit {
             throw MailSecError(.fileNotFound, "no Postfix (\(postfix)/main.cf) or Dovecot (\(dovecot)) configuration under \(request.root)",
                                remedy: "give --postfix-dir and/or --dovecot-config")
         }
-        let store = try TrustStore(request.trust)
-        let names = request.hosts.isEmpty ? myhostname.map { [$0] } ?? [] : request.hosts
-        let audited = BoundedPool.map(endpoints, concurrency: request.concurrency) { endpoint in
-            audit(endpoint, request: request, names: names, store: store)
-        }
-        return AuditResult(endpoints: audited, report: crossChecks(audited, root: request.root), sources: sources)
+        return (endpoints, sources, myhostname)
     }
 
     static func audit(_ endpoint: AuditEndpoint, request: AuditRequest, names: [String], store: TrustStore) -> AuditedEndpoint {

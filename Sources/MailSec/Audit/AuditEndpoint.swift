@@ -19,10 +19,20 @@ public struct AuditEndpoint: Sendable, Equatable {
     public var mapProblem: String?
     /// The remedy's reload command for this server.
     public var reload: String
+    /// The same reload as a program and its arguments, for deploy to run.
+    public var reloadArguments: [String]
+    /// For an SNI map: `postmap -F` on it, which copies the files it names into the compiled map.
+    public var rebuildArguments: [String]?
 
     public struct CertificatePair: Sendable, Equatable {
         public var certificate: String
+        /// The same file as `certificate` when one file holds both (smtpd_tls_chain_files, SNI maps).
         public var key: String
+
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
     }
 
     /// The label of human output: `postfix/smtps 127.0.0.1:465 (SNI mail.example.com)`.

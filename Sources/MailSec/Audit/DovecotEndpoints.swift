@@ -34,6 +34,7 @@ struct DovecotEndpoints {
         }
         let version24 = config.isVersion24
         let reload = path == "/etc/dovecot/dovecot.conf" ? "doveadm reload" : "doveadm -c \(ShellQuoting.quote(path)) reload"
+        let reloadArguments = ["/usr/bin/doveadm"] + (path == "/etc/dovecot/dovecot.conf" ? [] : ["-c", path]) + ["reload"]
         let protocols = Set((config.value("protocols")?.value ?? (version24 ? "" : "imap pop3")).split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init))
         let sslMode = config.value("ssl")?.value ?? "yes"
         let listen = config.value("listen")?.value.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init).first
@@ -56,7 +57,7 @@ struct DovecotEndpoints {
                 let source = origin(setting, protocolSection) ?? origin(setting, []) ?? "\(path) (default)"
                 let base = AuditEndpoint(service: "dovecot/\(name)", mailProtocol: entry.mailProtocol, mode: implicit ? .implicit : .starttls,
                                          address: address, port: port, serverName: nil, pairs: pairs, source: source, mapProblem: nil,
-                                         reload: reload)
+                                         reload: reload, reloadArguments: reloadArguments)
                 endpoints.append(base)
                 // local_name blocks: one endpoint per name, probed with SNI.
                 for section in config.sectionPaths where section.count == 1 && section[0].name == "local_name" {

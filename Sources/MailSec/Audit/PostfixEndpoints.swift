@@ -25,6 +25,7 @@ struct PostfixEndpoints {
         let sni = Self.sniEntries(main, root: root)
         // The commands in remedies name a configuration directory that is not Postfix's default.
         let configOption = directory == "/etc/postfix" ? "" : " -c \(ShellQuoting.quote(directory))"
+        let configArguments = directory == "/etc/postfix" ? [] : ["-c", directory]
         for service in master.services where service.type == "inet" && service.command == "smtpd" {
             let overrides = service.overrideValues
             let wrapper = main.bool("smtpd_tls_wrappermode", overrides: overrides)
@@ -42,7 +43,8 @@ struct PostfixEndpoints {
             let address = probeAddress(service.host ?? main.list("inet_interfaces").first)
             let base = AuditEndpoint(service: "postfix/\(service.name)", mailProtocol: .smtp, mode: wrapper ? .implicit : .starttls,
                                      address: address, port: UInt16(port), serverName: nil, pairs: pairs, source: source,
-                                     mapProblem: nil, reload: "postfix\(configOption) reload")
+                                     mapProblem: nil, reload: "postfix\(configOption) reload",
+                                     reloadArguments: ["/usr/sbin/postfix"] + configArguments + ["reload"])
             endpoints.append(base)
             for entry in sni {
                 var named = base
@@ -51,6 +53,7 @@ struct PostfixEndpoints {
                 named.source = entry.source
                 named.mapProblem = entry.mapProblem
                 named.reload = "postmap\(configOption) -F \(ShellQuoting.quote(entry.map)) && postfix\(configOption) reload"
+                named.rebuildArguments = ["/usr/sbin/postmap"] + configArguments + ["-F", entry.map]
                 endpoints.append(named)
             }
         }

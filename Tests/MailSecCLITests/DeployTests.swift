@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+
+/// `mailsec deploy` against a real Postfix and Dovecot started for each test.
+@Suite struct DeployTests {
+
+    /// The statuses of a deploy's checks, by id.
+    func statuses(_ json: [String: Any]) -> [String: String] {
+        Dictionary(((json["checks"] as? [[String: Any]]) ?? []).map { ($0["id"] as! String, $0["status"] as! String) }, uniquingKeysWith: { $1 })
+    }
+
+    func message(_ json: [String: Any], _ id: String) -> String {
+        (((json["checks"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == id }?["message"] as? String) ?? ""
+    }
+
+    @Test func aRenewalWithANewKeyIsInstalledReloadedAndServedByEveryListener() throws {
+        let server = try AuditFixture()
+        chmod(server.fullchain, 0o640)
+        let oldChain = try Data(contentsOf: URL(fileURLWithPath: server.fullchain))
+        let sniBefore = try Data(contentsOf: URL(fileURLWithPath: server.directory.file("certs/sni-chain.pem")))
+        let renewal = try server.acmeFiles("renewed")
+        let (status, json, result) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key])
+        #expect(status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(statuses(json) == ["new-certificate": "pass", "names-kept": "pass", "install": "pass", "reload": "pass", "served": "pass"], "\(json)")
+        // The files hold the new pair, with their modes; the old ones are kept beside them.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: server.fullchain)) == Data(contentsOf: URL(fileURLWithPath: renewal.certificate)))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: server.privkey)) == Data(contentsOf: URL(fileURLWithPath: renewal.key)))
+        #expect(server.mode(server.fullchain) == 0o640 && server.mode(server.privkey) == 0o600)
+        let backups = try FileManager.default.contentsOfDirectory(atPath: server.directory.file("certs")).filter { $0.hasPrefix("fullchain.pem.") && $0.hasSuffix(".bak") }
+        #expect(backups.count == 1)
+        #expect(try backups.first.map { try Data(contentsOf: URL(fileURLWithPath: server.directory.file("certs/" + $0))) } == oldChain)
+        // The SNI name's certificate is another name's: left alone.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: server.directory.file("certs/sni-chain.pem"))) == sniBefore)
+        // Seven listeners use the files; openssl sees the new certificate on each, and audit is happy.
+        let endpoints = (json["endpoints"] as? [[String: Any]]) ?? []
+        #expect(endpoints.count == 7, "\(endpoints)")
+        let fingerprint = json["fingerprint"] as? String ?? "?"
+        for endpoint in endpoints {
+            #expect(endpoint["after"] as? String == fingerprint && endpoint["before"] as? String != fingerprint, "\(endpoint)")
+        }
+        for (port, starttls) in [(server.smtps, nil), (server.submission, "smtp"), (server.imaps, nil), (server.pop3, "pop3"), (server.sieve, "sieve")] {
+            #expect(try server.servedFingerprint(port: port, starttls: starttls) == fingerprint, "port \(port)")
+        }
+        #expect(try server.audit().status == 0)
+
+        // Again: nothing to write or reload, and still confirmed.
+        let (again, againJSON, _) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key])
+        #expect(again == 0)
+        #expect(statuses(againJSON)["served"] == "pass" && message(againJSON, "install").contains("already holds the new content"), "\(againJSON)")
+        #expect(message(againJSON, "reload").contains("no reload needed"), "\(againJSON)")
+    }
+
+    @Test(arguments: [("a key that is not the certificate's", "renewed", "other", "new-certificate"),
+                      ("an expired certificate", "expired", "expired", "new-certificate"),
+                      ("a renewal that drops smtp.example.com", "leaf", "leaf", "names-kept")])
+    func aBadRenewalIsRefusedAndNothingIsTouched(_ testCase: (String, String, String, String)) throws {
+        let (_, certificate, key, failing) = testCase
+        let server = try AuditFixture()
+        try server.install("wide")
+        server.reload()
+        let before = try server.snapshot()
+        let served = try server.servedFingerprint(port: server.imaps, starttls: nil)
+        let renewal = try server.acmeFiles(certificate, key: key)
+        let (status, json, result) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key])
+        #expect(status == 1, "\(result.stdout)\(result.stderr)")
+        #expect(statuses(json)[failing] == "fail", "\(json)")
+        #expect(statuses(json)["install"] == nil && statuses(json)["reload"] == nil)
+        #expect(try server.snapshot() == before, "every file byte-identical, no backup made")
+        #expect(try server.servedFingerprint(port: server.imaps, starttls: nil) == served)
+        if failing == "names-kept" {
+            #expect(message(json, "names-kept").contains("smtp.example.com"))
+            let (allowed, allowedJSON, _) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key, "--allow-name-change"])
+            #expect(allowed == 0 && statuses(allowedJSON)["names-kept"] == "warn" && statuses(allowedJSON)["served"] == "pass", "\(allowedJSON)")
+        }
+    }
+
+    @Test func aFailingReloadIsRolledBack() throws {
+        let server = try AuditFixture()
+        let before = try server.snapshot()
+        let served = try server.servedFingerprint(port: server.smtps, starttls: nil)
+        let renewal = try server.acmeFiles("renewed")
+        let (status, json, result) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key, "--reload-command", "echo cannot reload >&2; exit 3"])
+        #expect(status == 1, "\(result.stdout)")
+        #expect(statuses(json)["reload"] == "fail" && message(json, "reload").contains("exited 3") && message(json, "reload").contains("cannot reload"))
+        #expect(statuses(json)["rollback"] == "pass" && message(json, "rollback").contains("back where it was"), "\(json)")
+        #expect(try server.snapshot(ignoringBackups: true) == before.filter { !$0.key.hasSuffix(".bak") })
+        #expect(try server.servedFingerprint(port: server.smtps, starttls: nil) == served)
+        #expect(result.stdout.contains("Not deployed") == false, "--json prints only the document")
+    }
+
+    @Test func aReloadThatChangesNothingIsCaughtAndRolledBack() throws {
+        let server = try AuditFixture()
+        let before = try server.snapshot()
+        let renewal = try server.acmeFiles("renewed")
+        let (status, json, _) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key, "--reload-command", "true", "--timeout", "2"])
+        #expect(status == 1)
+        #expect(statuses(json)["reload"] == "pass" && statuses(json)["served"] == "fail", "\(json)")
+        #expect(message(json, "served").contains("dovecot/imaps"), "the message lists each listener and what it serves")
+        #expect(statuses(json)["rollback"] == "pass", "\(json)")
+        #expect(try server.snapshot(ignoringBackups: true) == before.filter { !$0.key.hasSuffix(".bak") })
+        #expect(try server.audit().status == 0, "the old certificate is served, and is the one in the files again")
+    }
+
+    @Test func aDryRunChangesNothing() throws {
+        let server = try AuditFixture()
+        let before = try server.snapshot()
+        let renewal = try server.acmeFiles("renewed")
+        let result = try mailsec(arguments: ["deploy", "--dry-run", "--cert", renewal.certificate, "--key", renewal.key] + server.deployArguments)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains(server.fullchain) && result.stdout.contains(server.privkey))
+        #expect(result.stdout.contains("doveadm -c \(server.dovecotConfig) reload") && result.stdout.contains("postfix/\(server.smtps)"), "\(result.stdout)")
+        #expect(try server.snapshot() == before)
+    }
+
+    @Test func aRunKilledBetweenInstallAndReloadIsRepairedByTheNext() throws {
+        let server = try AuditFixture()
+        let renewal = try server.acmeFiles("renewed")
+        // The reload command kills mailsec itself: the files are in place, nothing was reloaded.
+        let killed = try mailsec(arguments: ["deploy", "--cert", renewal.certificate, "--key", renewal.key, "--reload-command", "kill -9 $PPID"] + server.deployArguments)
+        #expect(killed.status == 137, "\(killed.stdout)\(killed.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: server.fullchain)) == Data(contentsOf: URL(fileURLWithPath: renewal.certificate)))
+        #expect(try server.audit().status == 1, "the listeners still serve the old certificate")
+        let (status, json, result) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key])
+        #expect(status == 0, "\(result.stdout)")
+        #expect(statuses(json)["recovery"] == "warn" && statuses(json)["reload"] == "pass" && statuses(json)["served"] == "pass", "\(json)")
+        #expect(try server.audit().status == 0)
+        // The journal is gone: a third run has nothing to recover.
+        #expect(try server.deploy(["--cert", renewal.certificate, "--key", renewal.key]).json["checks"].map { "\($0)".contains("recovery") } == false)
+    }
+}
+
+extension AuditFixture {
+    /// Where deploy finds this server, and its own state directory.
+    var deployArguments: [String] { ["--postfix-dir", postfix, "--dovecot-config", dovecotConfig, "--ca-file", root, "--timeout", "20"] }
+
+    func deploy(_ extra: [String]) throws -> (status: Int32, json: [String: Any], result: RunResult) {
+        let result = try mailsec(arguments: ["deploy", "--json"] + extra + deployArguments, timeout: 120)
+        return (result.status, (try? parseJSON(result.stdout)) ?? [:], result)
+    }
+
+    /// An ACME client's files for `certificate` (with the intermediate) and `key`'s key, outside the server's directories.
+    func acmeFiles(_ certificate: String, key: String? = nil) throws -> (certificate: String, key: String) {
+        let lineage = directory.file("acme/\(certificate)-\(key ?? certificate)")
+        try FileManager.default.createDirectory(atPath: lineage, withIntermediateDirectories: true)
+        let chain = try [certificate, "inter"].map { try String(contentsOfFile: pki.path($0), encoding: .utf8) }.joined()
+        try chain.write(toFile: lineage + "/fullchain.pem", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: lineage + "/privkey.pem")
+        try FileManager.default.copyItem(atPath: pki.directory.file((key ?? certificate) + ".key"), toPath: lineage + "/privkey.pem")
+        chmod(lineage + "/privkey.pem", 0o600)
+        return (lineage + "/fullchain.pem", lineage + "/privkey.pem")
+    }
+
+    /// Every file under certs/ with its content and mode.
+    func snapshot(ignoringBackups: Bool = false) throws -> [String: String] {
+        var files: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.file("certs")) where !(ignoringBackups && name.hasSuffix(".bak")) {
+            let path = directory.file("certs/" + name)
+            files[name] = "\(String(mode(path), radix: 8)) " + (try String(contentsOfFile: path, encoding: .utf8))
+        }
+        return files
+    }
+
+    func mode(_ path: String) -> mode_t {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+    }
+
+    /// The SHA-256 fingerprint (`AB:CD:...`) openssl s_client sees on a listener.
+    func servedFingerprint(port: UInt16, starttls: String?) throws -> String {
+        let command = "openssl s_client -connect 127.0.0.1:\(port)" + (starttls.map { " -starttls \($0)" } ?? "") +
+            " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        let output = try run("/bin/sh", ["-c", command]).stdout
+        return output.components(separatedBy: "=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
+}

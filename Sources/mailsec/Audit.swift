@@ -63,8 +63,9 @@ struct AuditCommand: ParsableCommand {
     func run() throws {
         var request = AuditRequest()
         if let root { request.root = SecureFileSystem.absolute(root) }
-        request.postfixDirectory = postfixDir
-        request.dovecotConfig = dovecotConfig
+        // The reload commands in remedies (and deploy) run from anywhere: absolute paths.
+        request.postfixDirectory = postfixDir.map(SecureFileSystem.absolute)
+        request.dovecotConfig = dovecotConfig.map(SecureFileSystem.absolute)
         request.hosts = host
         request.probe = !noProbe
         if let caFile { request.trust = .file(caFile) }

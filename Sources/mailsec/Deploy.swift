@@ -112,8 +112,8 @@ struct DeployCommand: ParsableCommand {
             let pair = try newPair()
             var request = DeployRequest(certificatePath: SecureFileSystem.absolute(pair.certificate), keyPath: SecureFileSystem.absolute(pair.key))
             if let root { request.root = SecureFileSystem.absolute(root) }
-            request.postfixDirectory = postfixDir
-            request.dovecotConfig = dovecotConfig
+            request.postfixDirectory = postfixDir.map(SecureFileSystem.absolute)
+            request.dovecotConfig = dovecotConfig.map(SecureFileSystem.absolute)
             request.installPairs = zip(installCert, installKey).map { AuditEndpoint.CertificatePair(certificate: SecureFileSystem.absolute($0), key: SecureFileSystem.absolute($1)) }
             if let caFile { request.trust = .file(caFile) }
             request.allowNameChange = allowNameChange
@@ -171,10 +171,16 @@ struct DeployJSON: Encodable {
     let fingerprint: String
     let checks: [Finding]
     let endpoints: [Endpoint]
+    /// Milliseconds per phase: verify, install, reload, served.
+    let timingsMs: [String: Double]
+
+    enum CodingKeys: String, CodingKey { case ok, fingerprint, checks, endpoints, timingsMs = "timings_ms" }
 
     init(_ result: DeployResult) {
         ok = result.ok
         fingerprint = result.fingerprint
+        timingsMs = Dictionary(result.timings.map { ($0.phase, Double($0.duration.components.seconds) * 1000 + Double($0.duration.components.attoseconds) / 1e15) },
+                               uniquingKeysWith: { $0 + $1 })
         checks = result.report.findings
         endpoints = result.endpoints.map {
             Endpoint(service: $0.endpoint.service, address: $0.endpoint.address, port: $0.endpoint.port, serverName: $0.endpoint.serverName,

@@ -50,6 +50,8 @@ public struct DeployResult: Sendable {
     public var endpoints: [DeployedEndpoint]
     /// The new certificate's fingerprint.
     public var fingerprint: String
+    /// How long each phase took: verify, install, reload, served (and rollback), in order.
+    public var timings: [(phase: String, duration: Duration)] = []
     public var ok: Bool { report.ok }
 }
 
@@ -57,6 +59,13 @@ public struct DeployResult: Sendable {
 /// and proves every listener serves it, or puts everything back.
 public enum Deploy {
     public static func run(_ request: DeployRequest) throws -> DeployResult {
+        let clock = PhaseClock()
+        var result = try run(request, clock: clock)
+        result.timings = clock.phases
+        return result
+    }
+
+    static func run(_ request: DeployRequest, clock: PhaseClock) throws -> DeployResult {
         var report = Report()
         // 1. new-certificate: verify's checks, nothing touched on a failure.
         let chain = try SecureFileSystem.read(request.certificatePath).withUnsafeBytes { Array($0) }
@@ -87,12 +96,14 @@ public enum Deploy {
         }
         if request.dryRun { return dryRun(plan, request: request, report: report, fingerprint: fingerprint) }
 
+        clock.end("verify")
         let probing = live && !plan.endpoints.isEmpty
         var endpoints = plan.endpoints.map { DeployedEndpoint(endpoint: $0) }
         if probing {
             let served = served(plan.endpoints, request: request)
             for index in endpoints.indices { endpoints[index].before = served[index] }
         }
+        clock.end("served-before")
 
         // 3. install, then postmap -F, which must also run when an earlier run was cut short before it.
         var installed: [(file: DeployPlan.File, backup: String?)] = []
@@ -105,6 +116,7 @@ public enum Deploy {
             try rebuildMaps(plan.rebuilds, timeout: request.stepTimeout, live: live)
             lines += plan.rebuilds.map { "ran \($0.map(ShellQuoting.quote).joined(separator: " "))" }
             report.add(.pass("install", lines.joined(separator: "; ")))
+            clock.end("install")
         } catch let error as MailSecError {
             report.add(.fail("install", error.message, remedy: error.remedy))
             report.add(rollback(installed, plan: plan, request: request, endpoints: &endpoints, probing: probing, journal: journal))
@@ -123,6 +135,7 @@ public enum Deploy {
         } else {
             let reload = runReloads(plan, request: request)
             report.add(reload)
+            clock.end("reload")
             if reload.status == .fail {
                 report.add(rollback(installed, plan: plan, request: request, endpoints: &endpoints, probing: probing, journal: journal))
                 return DeployResult(report: report, endpoints: endpoints, fingerprint: fingerprint)
@@ -137,6 +150,7 @@ public enum Deploy {
         }
         let after = waitUntilServed(plan.endpoints, fingerprints: plan.endpoints.map { _ in fingerprint }, request: request)
         for index in endpoints.indices { endpoints[index].after = after[index] }
+        clock.end("served")
         let listing = endpoints.map { "\($0.endpoint.label): \(short($0.after))" }.joined(separator: "; ")
         if after.allSatisfy({ $0 == fingerprint }) {
             report.add(.pass("served", "every listener serves the new certificate (\(short(fingerprint))): \(listing)"))
@@ -367,5 +381,18 @@ public enum Deploy {
 extension DeployedEndpoint {
     init(endpoint: AuditEndpoint) {
         self.init(endpoint: endpoint, before: nil, after: nil)
+    }
+}
+
+/// Time spent in each phase of a deploy, for the report and the bench.
+final class PhaseClock {
+    private(set) var phases: [(phase: String, duration: Duration)] = []
+    private var start = ContinuousClock.now
+
+    /// Ends the phase that began at the previous call (or at creation).
+    func end(_ phase: String) {
+        let now = ContinuousClock.now
+        phases.append((phase, now - start))
+        start = now
     }
 }

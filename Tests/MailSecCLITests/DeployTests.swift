@@ -101,6 +101,25 @@ import Testing
         #expect(try server.audit().status == 0, "the old certificate is served, and is the one in the files again")
     }
 
+    @Test func filesTheConfigurationTakesFromTheACMEClientAreReloadedNotCopied() throws {
+        let server = try AuditFixture()
+        // Dovecot reads the ACME client's files directly; they are renewed in place, then deploy runs.
+        let lineage = try server.acmeFiles("leaf")
+        try server.writeDovecot(certificate: lineage.certificate, key: lineage.key)
+        server.reload()
+        let renewal = try server.acmeFiles("renewed")
+        for (from, to) in [(renewal.certificate, lineage.certificate), (renewal.key, lineage.key)] {
+            try FileManager.default.removeItem(atPath: to)
+            try FileManager.default.copyItem(atPath: from, toPath: to)
+        }
+        let (status, json, result) = try server.deploy(["--cert", lineage.certificate, "--key", lineage.key])
+        #expect(status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(message(json, "install").contains("\(lineage.certificate) is the ACME client's own file"), "\(json)")
+        #expect(message(json, "install").contains(server.fullchain + " (0644 root:root, previous kept as"), "Postfix's copy is replaced: \(json)")
+        #expect(try server.servedFingerprint(port: server.imaps, starttls: nil) == json["fingerprint"] as? String)
+        #expect(try server.audit().status == 0)
+    }
+
     @Test func aDryRunChangesNothing() throws {
         let server = try AuditFixture()
         let before = try server.snapshot()
@@ -171,5 +190,82 @@ extension AuditFixture {
             " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
         let output = try run("/bin/sh", ["-c", command]).stdout
         return output.components(separatedBy: "=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
+}
+
+/// Debian's certbot against Debian's pebble on loopback, with mailsec deploy as certbot's deploy hook.
+@Suite struct CertbotDeployTests {
+    @Test func certbotIssuesAndRenewsAndEveryListenerServesEachCertificate() throws {
+        let server = try AuditFixture()
+        let pebble = try PebbleFixture(directory: server.directory.file("pebble"))
+        // mailsec trusts pebble's issuing root beside the test CA (the certificate being replaced chains to that one).
+        let trust = server.directory.file("trust.pem")
+        try (String(contentsOfFile: server.root, encoding: .utf8) + pebble.issuingRoot()).write(toFile: trust, atomically: true, encoding: .utf8)
+        let hook = ([mailsecPath, "deploy", "--certbot", "--postfix-dir", server.postfix, "--dovecot-config", server.dovecotConfig, "--ca-file", trust])
+            .joined(separator: " ")
+        let live = pebble.certbotDirectory + "/live/mail.example.com"
+        var previous = try server.servedFingerprint(port: server.imaps, starttls: nil)
+        for arguments in [["certonly", "--manual", "--manual-auth-hook", "/bin/true", "--preferred-challenges", "http", "-d", "mail.example.com",
+                           "--agree-tos", "-m", "postmaster@example.com", "--no-eff-email", "--deploy-hook", hook],
+                          ["renew", "--force-renewal", "--no-random-sleep-on-renew"]] {
+            let result = try pebble.certbot(arguments)
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("Deployed: every listener serves") || result.stderr.contains("Deployed: every listener serves"), "\(result.stdout)\(result.stderr)")
+            let issued = try run("/usr/bin/openssl", ["x509", "-in", live + "/cert.pem", "-noout", "-fingerprint", "-sha256"]).stdout
+                .components(separatedBy: "=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            #expect(issued != previous)
+            for (port, starttls) in [(server.smtps, nil), (server.submission, "smtp"), (server.imaps, nil), (server.pop3s, nil), (server.sieve, "sieve")] {
+                #expect(try server.servedFingerprint(port: port, starttls: starttls) == issued, "\(arguments[0]): port \(port)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: server.fullchain)) == Data(contentsOf: URL(fileURLWithPath: live + "/fullchain.pem")))
+            previous = issued
+        }
+    }
+}
+
+/// pebble, the ACME test server, on two free loopback ports, with its own TLS certificate.
+/// Every authorization is valid (PEBBLE_VA_ALWAYS_VALID): nothing is fetched from anywhere.
+final class PebbleFixture {
+    let directory: String
+    let port: UInt16, management: UInt16
+    private let process: SpawnedProcess
+    var certbotDirectory: String { directory + "/certbot" }
+    var tlsCertificate: String { directory + "/tls.crt" }
+
+    init(directory: String) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let ports = try PostfixFixture.freePorts(2)
+        (port, management) = (ports[0], ports[1])
+        let tlsCertificate = directory + "/tls.crt"
+        let made = try run("/usr/bin/openssl", ["req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-days", "2",
+                                                "-subj", "/CN=pebble", "-addext", "subjectAltName=IP:127.0.0.1",
+                                                "-keyout", directory + "/tls.key", "-out", tlsCertificate])
+        guard made.status == 0 else { throw CocoaError(.fileWriteUnknown) }
+        let config = """
+        {"pebble": {"listenAddress": "127.0.0.1:\(port)", "managementListenAddress": "127.0.0.1:\(management)",
+          "certificate": "\(tlsCertificate)", "privateKey": "\(directory)/tls.key", "httpPort": 5002, "tlsPort": 5001,
+          "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+        """
+        try config.write(toFile: directory + "/pebble.json", atomically: true, encoding: .utf8)
+        // No nonce rejections (certbot would retry, slowly); a DNS server that is not there, so nothing leaves loopback.
+        process = try SpawnedProcess("/usr/bin/pebble", ["-config", directory + "/pebble.json", "-dnsserver", "127.0.0.1:1"],
+                                     environment: ["PEBBLE_VA_ALWAYS_VALID": "1", "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"], capture: false)
+        try PostfixFixture.waitForListener(port)
+        try PostfixFixture.waitForListener(management)
+    }
+
+    /// The root pebble issues under (random for each start), from its management port.
+    func issuingRoot() throws -> String {
+        let result = try run("/usr/bin/curl", ["-sf", "--cacert", tlsCertificate, "https://127.0.0.1:\(management)/roots/0"])
+        guard result.status == 0, result.stdout.contains("BEGIN CERTIFICATE") else { throw CocoaError(.fileReadUnknown) }
+        return result.stdout
+    }
+
+    /// certbot with its state in this directory, talking to this pebble.
+    func certbot(_ arguments: [String]) throws -> RunResult {
+        try run("/usr/bin/certbot", arguments + ["--server", "https://127.0.0.1:\(port)/dir", "--config-dir", certbotDirectory,
+                                                 "--work-dir", directory + "/work", "--logs-dir", directory + "/logs", "--non-interactive"],
+                environment: ["REQUESTS_CA_BUNDLE": tlsCertificate], timeout: 180)
     }
 }

@@ -16,6 +16,7 @@ import Testing
     @Test func aRenewalWithANewKeyIsInstalledReloadedAndServedByEveryListener() throws {
         let server = try AuditFixture()
         chmod(server.fullchain, 0o640)
+        chmod(server.privkey, 0o644)   // too open: the new key (and the kept old one) become 0600
         let oldChain = try Data(contentsOf: URL(fileURLWithPath: server.fullchain))
         let sniBefore = try Data(contentsOf: URL(fileURLWithPath: server.directory.file("certs/sni-chain.pem")))
         let renewal = try server.acmeFiles("renewed")
@@ -28,6 +29,8 @@ import Testing
         #expect(server.mode(server.fullchain) == 0o640 && server.mode(server.privkey) == 0o600)
         let backups = try FileManager.default.contentsOfDirectory(atPath: server.directory.file("certs")).filter { $0.hasPrefix("fullchain.pem.") && $0.hasSuffix(".bak") }
         #expect(backups.count == 1)
+        let keyBackups = try FileManager.default.contentsOfDirectory(atPath: server.directory.file("certs")).filter { $0.hasPrefix("privkey.pem.") && $0.hasSuffix(".bak") }
+        #expect(keyBackups.count == 1 && keyBackups.allSatisfy { server.mode(server.directory.file("certs/" + $0)) == 0o600 })
         #expect(try backups.first.map { try Data(contentsOf: URL(fileURLWithPath: server.directory.file("certs/" + $0))) } == oldChain)
         // The SNI name's certificate is another name's: left alone.
         #expect(try Data(contentsOf: URL(fileURLWithPath: server.directory.file("certs/sni-chain.pem"))) == sniBefore)
@@ -117,6 +120,24 @@ import Testing
         #expect(message(json, "install").contains("\(lineage.certificate) is the ACME client's own file"), "\(json)")
         #expect(message(json, "install").contains(server.fullchain + " (0644 root:root, previous kept as"), "Postfix's copy is replaced: \(json)")
         #expect(try server.servedFingerprint(port: server.imaps, starttls: nil) == json["fingerprint"] as? String)
+        #expect(try server.audit().status == 0)
+    }
+
+    @Test func anSNINameIsRenewedInItsMapFileAndTheMapRebuilt() throws {
+        let server = try AuditFixture()
+        let sniFile = server.directory.file("certs/sni-chain.pem")
+        let renewal = try server.acmeFiles("sni2")
+        let (status, json, result) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key])
+        #expect(status == 0, "\(result.stdout)\(result.stderr)")
+        // Only the map's file changes: key then chain in one file, as Postfix reads it; postmap -F copied it in.
+        let expected = try String(contentsOfFile: renewal.key, encoding: .utf8) + String(contentsOfFile: renewal.certificate, encoding: .utf8)
+        #expect(try String(contentsOfFile: sniFile, encoding: .utf8) == expected)
+        #expect(message(json, "install").contains("postmap -c \(server.postfix) -F hash:\(server.postfix)/sni"), "\(json)")
+        let endpoints = ((json["endpoints"] as? [[String: Any]]) ?? []).map { "\($0["service"]!)/\($0["server_name"] as? String ?? "-")" }
+        #expect(Set(endpoints) == ["postfix/\(server.smtps)/sni.example.com", "postfix/\(server.submission)/sni.example.com"], "\(endpoints)")
+        let served = try run("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(server.smtps) -servername sni.example.com </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"])
+        #expect(served.stdout.contains(json["fingerprint"] as? String ?? "?"))
+        #expect(try server.servedFingerprint(port: server.smtps, starttls: nil) != json["fingerprint"] as? String, "mail.example.com keeps its certificate")
         #expect(try server.audit().status == 0)
     }
 

@@ -208,7 +208,14 @@ public enum Deploy {
             }
             staged.append((file, stagedFile, nil))
         }
-        for index in staged.indices { staged[index].backup = try staged[index].staged.keepBackup(now: now) }
+        for index in staged.indices {
+            staged[index].backup = try staged[index].staged.keepBackup(now: now)
+            // The backup is the old file itself (a hard link): a key that was too open is tightened there too.
+            if let backup = staged[index].backup, staged[index].file.holdsKey, let status = FileStatus(path: backup, followLinks: false),
+               status.mode & ~staged[index].file.mode != 0 {
+                chmod(backup, staged[index].file.mode)
+            }
+        }
         // The journal keeps the oldest backup of each file: that of an interrupted deploy, if there was one.
         var entries = interrupted
         for item in staged where !entries.contains(where: { $0.path == item.file.destination }) {

@@ -28,7 +28,7 @@ final class AuditFixture {
         var expired = PKIFactory.Spec.leaf("expired", sans: ["mail.example.com"])
         (expired.notBefore, expired.notAfter) = (-86_400 * 100, -86_400)
         return [.root(), .intermediate(), .leaf("leaf", sans: ["mail.example.com"]), renewed, expired,
-                .leaf("wide", sans: ["mail.example.com", "smtp.example.com"]),
+                .leaf("wide", sans: ["mail.example.com", "smtp.example.com"]), .leaf("renewed2", sans: ["mail.example.com"]),
                 .leaf("sni", sans: ["sni.example.com"]), .leaf("sni2", sans: ["sni.example.com"]), .leaf("other"), placeholder]
     }()
 

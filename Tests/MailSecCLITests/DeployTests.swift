@@ -141,6 +141,20 @@ import Testing
         #expect(try server.audit().status == 0)
     }
 
+    @Test func twoDeploysAtOnceTakeTurns() throws {
+        let server = try AuditFixture()
+        let renewals = try ["renewed", "renewed2"].map { try server.acmeFiles($0) }
+        let children = try renewals.map { renewal in
+            try SpawnedProcess(mailsecPath, ["deploy", "--cert", renewal.certificate, "--key", renewal.key] + server.deployArguments, capture: true)
+        }
+        let outputs = children.map { child in (child.readToEnd(timeout: 120), child.wait()) }
+        for ((stdout, stderr), status) in outputs {
+            #expect(status == 0, "\(String(decoding: stdout, as: UTF8.self))\(String(decoding: stderr, as: UTF8.self))")
+        }
+        // Whichever ran second is what is installed and served, files and listeners in step.
+        #expect(try server.audit().status == 0)
+    }
+
     @Test func aDryRunChangesNothing() throws {
         let server = try AuditFixture()
         let before = try server.snapshot()
@@ -288,5 +302,42 @@ final class PebbleFixture {
         try run("/usr/bin/certbot", arguments + ["--server", "https://127.0.0.1:\(port)/dir", "--config-dir", certbotDirectory,
                                                  "--work-dir", directory + "/work", "--logs-dir", directory + "/logs", "--non-interactive"],
                 environment: ["REQUESTS_CA_BUNDLE": tlsCertificate], timeout: 180)
+    }
+}
+
+/// deploy on a copied tree: files written under --root, nothing reloaded, no server needed.
+@Suite struct DeployOfflineTests {
+    @Test func aTreeUnderRootGetsTheFilesFromLegosEnvironment() throws {
+        let directory = try TemporaryDirectory()
+        let root = directory.file("root")
+        let pki = try PKIFactory([.root(), .intermediate(), .leaf("old", sans: ["mail.example.com"]), .leaf("new", sans: ["mail.example.com"])])
+        func write(_ text: String, _ path: String, mode: mode_t = 0o644) throws {
+            try FileManager.default.createDirectory(atPath: root + (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: root + path, atomically: true, encoding: .utf8)
+            chmod(root + path, mode)
+        }
+        let text = { (name: String) in try String(contentsOfFile: pki.path(name), encoding: .utf8) }
+        try write("myhostname = mail.example.com\nsmtpd_tls_chain_files = /etc/ssl/mail/combined.pem\nsmtpd_tls_security_level = may\n", "/etc/postfix/main.cf")
+        try write("smtp inet n - y - - smtpd\nsubmissions inet n - y - - smtpd\n  -o smtpd_tls_wrappermode=yes\n", "/etc/postfix/master.cf")
+        try write(try String(contentsOfFile: pki.directory.file("old.key"), encoding: .utf8) + text("old") + text("inter"), "/etc/ssl/mail/combined.pem", mode: 0o600)
+        try write(try String(contentsOfFile: "/etc/services", encoding: .utf8), "/etc/services")
+        // lego's files, outside the tree.
+        try (text("new") + text("inter")).write(toFile: directory.file("new.crt"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: pki.directory.file("new.key"), toPath: directory.file("new.key"))
+        chmod(directory.file("new.key"), 0o600)
+        let result = try run(mailsecPath, ["deploy", "--lego", "--root", root, "--ca-file", pki.path("root")],
+                             environment: ["LEGO_CERT_PATH": directory.file("new.crt"), "LEGO_CERT_KEY_PATH": directory.file("new.key")])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("✓ install: /etc/ssl/mail/combined.pem (0600"), "\(result.stdout)")
+        #expect(result.stdout.contains("reload the server that reads them"))
+        // One file, key first, as smtpd_tls_chain_files reads it; the old one kept beside it.
+        let installed = try String(contentsOfFile: root + "/etc/ssl/mail/combined.pem", encoding: .utf8)
+        let expected = try String(contentsOfFile: directory.file("new.key"), encoding: .utf8) + text("new") + text("inter")
+        #expect(installed == expected)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: root + "/etc/ssl/mail").filter { $0.hasSuffix(".bak") }
+        #expect(kept.count == 1)
+        // Without lego's variables, --lego says what is missing.
+        let missing = try run(mailsecPath, ["deploy", "--lego", "--root", root], environment: ["LEGO_CERT_PATH": "", "LEGO_CERT_KEY_PATH": ""])
+        #expect(missing.status == 2 && missing.stderr.contains("LEGO_CERT_PATH"), "\(missing.stderr)")
     }
 }

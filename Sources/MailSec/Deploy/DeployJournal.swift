@@ -18,8 +18,14 @@ final class DeployJournal {
 
     /// Opens the state directory (made root-only if missing) and takes the server's lock, waiting up to `timeout`.
     init(stateDirectory: String, server: String, timeout: Duration = .seconds(120)) throws {
-        if mkdir(stateDirectory, 0o700) != 0, errno != EEXIST {
-            throw SecureFileSystem.error(errno, "cannot make the state directory \(stateDirectory)")
+        // Parents as mkdir -p makes them (a --root tree may not have /var/lib yet); the directory itself root-only.
+        var made = ""
+        for component in stateDirectory.split(separator: "/") {
+            made += "/" + component
+            let mode: mode_t = made == stateDirectory ? 0o700 : 0o755
+            if mkdir(made, mode) != 0, errno != EEXIST {
+                throw SecureFileSystem.error(errno, "cannot make the state directory \(stateDirectory)")
+            }
         }
         let name = "deploy-" + Hex.encode(Digest.sha256(Array(server.utf8)).prefix(8))
         path = stateDirectory + "/" + name + ".journal"

@@ -252,20 +252,37 @@ private struct Pipeline {
             var open = true
             do {
                 let ready = try socket.poll(outputOffset < output.count ? [.readable, .writable] : .readable, deadline: wait)
-                if ready.contains(.writable) { try flush(socket) }
                 if ready.contains(.readable) {
                     open = try reader.fillAvailable()
                     try handleLines(reader, socket, onResult: onResult)
                 }
+                if open && ready.contains(.writable) { try flush(socket) }
             } catch let error as MailSecError where error.code == .connectionClosed {
                 open = false
             }
             if !open {
+                // Answers Dovecot sent before it went away may still be queued
+                // here (a write fails with EPIPE first): each is a verdict.
+                try drainAnswers(reader, socket, onResult: onResult)
                 droppedInFlight = inFlight.count
                 failAll(reason: "Dovecot closed the connection with this request pending (a duplicate id, a missing service= or an unknown mechanism make it do that; see its log)", onResult: onResult)
                 return false
             }
             expireTimedOut(onResult: onResult)
+        }
+    }
+
+    /// Reads what is left after the peer closed, until end of stream.
+    private mutating func drainAnswers(_ reader: LineReader, _ socket: Socket, onResult: (BatchResult) -> Void) throws {
+        while !inFlight.isEmpty {
+            let before = reader.totalReceived
+            let open = (try? reader.fillAvailable()) ?? false
+            do {
+                try handleLines(reader, socket, onResult: onResult)
+            } catch let error as MailSecError where error.code == .connectionClosed {
+                return   // a CONT answer that can no longer be sent
+            }
+            if !open || reader.totalReceived == before { return }
         }
     }
 

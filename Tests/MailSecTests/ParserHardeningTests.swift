@@ -19,6 +19,20 @@ import Testing
         #expect(doubling.value("p3") == String(repeating: "x", count: 64), "honest expansions are untouched")
     }
 
+    // Found by the main-cf fuzz target: compatibility_level naming a parameter
+    // whose default is a compatibility_level expression recursed without end.
+    @Test func aCompatibilityLevelThatRefersToALevelDependentDefaultEnds() {
+        for text in ["compatibility_level = $smtpd_relay_restrictions\n",
+                     "compatibility_level = ${smtpd_relay_restrictions}3.6\nsmtpd_relay_restrictions = $b\nb = $compatibility_level\n"] {
+            let config = PostfixMainConfig(text: text, path: "main.cf")
+            #expect(config.compatibilityLevel >= 0)
+            _ = config.value("smtpd_relay_restrictions")
+        }
+        let plain = PostfixMainConfig(text: "compatibility_level = $level\nlevel = 3.6\n", path: "main.cf")
+        #expect(plain.compatibilityLevel == 3.6)
+        #expect(plain.value("smtpd_relay_restrictions").contains("defer_unauth_destination"))
+    }
+
     // Defect 9: 8,000 chained user chains overflowed the stack.
     @Test func aDeepChainOfUserChainsIsWalkedWithoutRecursion() {
         var rules = "*filter\n:INPUT DROP [0:0]\n-A INPUT -j c0\n"

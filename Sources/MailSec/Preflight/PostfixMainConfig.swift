@@ -98,12 +98,21 @@ public struct PostfixMainConfig: Sendable {
 
     /// compatibility_level as a number: "3.6" is 3.6, unset is 0.
     var compatibilityLevel: Double {
-        let text = entries["compatibility_level"].map { entry in PostfixExpansion.expand(entry.value) { self.raw($0) } } ?? "0"
+        // Defaults that are themselves compatibility_level expressions are left
+        // out of this expansion: `compatibility_level = $smtpd_relay_restrictions`
+        // would otherwise recurse until the stack runs out (found by fuzzing).
+        let lookup: (String) -> String? = { name in
+            Self.levelDependentDefaults.contains(name) ? self.entries[name]?.value : self.raw(name)
+        }
+        let text = entries["compatibility_level"].map { entry in PostfixExpansion.expand(entry.value, lookup: lookup) } ?? "0"
         let parts = text.split(separator: ".")
         let major = Double(parts.first ?? "0") ?? 0
         let minor = parts.count > 1 ? (Double("0." + parts[1]) ?? 0) : 0
         return major + minor
     }
+
+    /// Parameters whose default `defaultValue` derives from compatibility_level.
+    static let levelDependentDefaults: Set<String> = ["smtpd_relay_restrictions"]
 
     static let defaults: [String: String] = [
         "config_directory": "/etc/postfix",

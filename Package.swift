@@ -14,6 +14,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The exporter only: HTTP/1 straight on SwiftNIO (no web framework to
+        // build on every CI run), Yams for its modules, swift-log for its log,
+        // swift-prometheus for its own counters and histograms.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -30,10 +37,25 @@ let package = Package(
             name: "MailSec",
             dependencies: ["COpenSSL", "CSASL"]
         ),
+        // The Prometheus exporter: its own target, so that the MailSec library
+        // never depends on a server framework.
+        .target(
+            name: "MailSecExporter",
+            dependencies: [
+                "MailSec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "mailsec",
             dependencies: [
                 "MailSec",
+                "MailSecExporter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,7 +65,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MailSecCLITests",
-            dependencies: ["mailsec", "MailSec"]
+            dependencies: ["mailsec", "MailSec", "MailSecExporter"]
         ),
     ],
     swiftLanguageModes: [.v6]

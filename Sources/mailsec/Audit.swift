@@ -53,8 +53,11 @@ struct AuditCommand: ParsableCommand {
     @Flag(help: "Print one Nagios/Icinga line and exit 0/1/2/3.")
     var nagios = false
 
+    @OptionGroup var metrics: PrometheusOutputOptions
+
     func validate() throws {
         if json && nagios { throw ValidationError("give --json or --nagios, not both") }
+        try metrics.validate(against: [("--json", json), ("--nagios", nagios)])
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
         guard warnDays >= 0 else { throw ValidationError("--warn-days must be 0 or more") }
         if let source, IPAddress.normalize(source) == nil { throw ValidationError("--source \(TextSanitizer.quoted(source)) is not an IP address") }
@@ -73,15 +76,26 @@ struct AuditCommand: ParsableCommand {
         request.warnDays = warnDays
         request.timeout = .seconds(timeout)
         let result: AuditResult
+        let started = ContinuousClock.now
         do {
             result = try Audit.run(request)
         } catch let error as MailSecError {
+            try metrics.emitCouldNotRun()
             if nagios {
                 print("MAILSEC UNKNOWN - audit: \(TextSanitizer.escaped(error.message.replacingAll("|", with: "/").replacingAll("\n", with: " ")))")
                 throw ExitCode(NagiosState.unknown.rawValue)
             }
             printErrorWithRemedy(error)
             throw ExitStatus.couldNotRun
+        }
+        if metrics.wanted {
+            var text = PrometheusText()
+            MailSecMetrics.audit(result, duration: ContinuousClock.now - started, into: &text)
+            try metrics.emit(text)
+            if metrics.prometheus {
+                if !result.ok { throw ExitStatus.failed }
+                return
+            }
         }
         if nagios {
             print(Self.nagiosLine(result, warnDays: warnDays))

@@ -59,8 +59,11 @@ struct PreflightCommand: ParsableCommand {
     @Flag(help: "Print one Nagios/Icinga plugin line and exit 0/1/2/3.")
     var nagios = false
 
+    @OptionGroup var metrics: PrometheusOutputOptions
+
     func validate() throws {
         if json && nagios { throw ValidationError("give --json or --nagios, not both") }
+        try metrics.validate(against: [("--json", json), ("--nagios", nagios)])
         if target != nil && !probe { throw ValidationError("a TARGET is only used with --probe") }
         guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535") }
         guard warnDays >= 0 else { throw ValidationError("--warn-days must be 0 or more") }
@@ -77,7 +80,8 @@ struct PreflightCommand: ParsableCommand {
 
     func run() throws {
         var request = PreflightRequest()
-        try runReportingErrors {
+        let started = ContinuousClock.now
+        try metrics.onCouldNotRun { try runReportingErrors {
             guard FileStatus(path: root)?.isDirectory == true else {
                 throw MailSecError(.fileNotFound, "--root \(root) is not a directory")
             }
@@ -95,9 +99,18 @@ struct PreflightCommand: ParsableCommand {
             if probe {
                 request.probe = try ProbeTarget(parsing: target ?? "smtps://127.0.0.1:\(port)")
             }
-        }
+        } }
         let result = Preflight.run(request)
         let report = result.report
+        if metrics.wanted {
+            var text = PrometheusText()
+            MailSecMetrics.outcome(report, duration: ContinuousClock.now - started, into: &text)
+            try metrics.emit(text)
+            if metrics.prometheus {
+                if !report.ok { throw ExitStatus.failed }
+                return
+            }
+        }
         if nagios {
             print(NagiosLine.make(report: report, facts: nil, warnDays: warnDays, label: "preflight \(result.host):\(port)"))
             throw ExitCode(report.nagiosState.rawValue)

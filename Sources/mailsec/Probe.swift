@@ -81,8 +81,11 @@ struct Probe: ParsableCommand {
     @Flag(help: "Print one Nagios/Icinga line per target and exit 0/1/2/3.")
     var nagios = false
 
+    @OptionGroup var metrics: PrometheusOutputOptions
+
     func validate() throws {
         if json && nagios { throw ValidationError("give --json or --nagios, not both") }
+        try metrics.validate(against: [("--json", json), ("--nagios", nagios), ("--transcript", transcript)])
         if let mode, ProbeTarget.Mode(rawValue: mode) == nil { throw ValidationError("--mode must be implicit, starttls or plain") }
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be between 0 and 600 seconds") }
         if let overallTimeout, !(overallTimeout > 0 && overallTimeout <= 3600) { throw ValidationError("--overall-timeout must be between 0 and 3600 seconds") }
@@ -97,7 +100,7 @@ struct Probe: ParsableCommand {
     func run() throws {
         var options = ProbeOptions()
         var parsed: [ProbeTarget] = []
-        try runReportingErrors {
+        try metrics.onCouldNotRun { try runReportingErrors {
             parsed = try targets.map { try ProbeTarget(parsing: $0, mode: mode.flatMap(ProbeTarget.Mode.init(rawValue:))) }
             options.serverName = servername
             options.verifyHost = verifyHost
@@ -114,9 +117,27 @@ struct Probe: ParsableCommand {
                 options.authUser = authUser
                 options.password = try secret.read(argument: nil, for: authUser)
             }
-        }
+        } }
         let finalOptions = options
-        let results = BoundedPool.map(parsed, concurrency: concurrency) { MailProbe.run($0, options: finalOptions) }
+        let timed = BoundedPool.map(parsed, concurrency: concurrency) { target in
+            let started = ContinuousClock.now
+            let result = MailProbe.run(target, options: finalOptions)
+            return (result, ContinuousClock.now - started)
+        }
+        let results = timed.map(\.0)
+
+        if metrics.wanted {
+            // One file for several targets: the target label tells them apart.
+            var text = PrometheusText()
+            for (result, duration) in timed {
+                MailSecMetrics.probe(result, duration: duration, labels: [("target", result.target.description)], into: &text)
+            }
+            try metrics.emit(text)
+            if metrics.prometheus {
+                if results.contains(where: { !$0.report.ok }) { throw ExitStatus.failed }
+                return
+            }
+        }
 
         if nagios {
             for result in results {

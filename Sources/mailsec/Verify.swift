@@ -58,9 +58,12 @@ struct Verify: ParsableCommand {
     @Flag(help: "Print one Nagios/Icinga plugin line and exit 0/1/2/3.")
     var nagios = false
 
+    @OptionGroup var metrics: PrometheusOutputOptions
+
     func validate() throws {
         if caFile != nil && caPath != nil { throw ValidationError("give --ca-file or --ca-path, not both") }
         if json && nagios { throw ValidationError("give --json or --nagios, not both") }
+        try metrics.validate(against: [("--json", json), ("--nagios", nagios)])
         guard warnDays >= 0 else { throw ValidationError("--warn-days must be 0 or more") }
         // Any name a DNS label can carry is a question worth answering: one the
         // certificate does not cover (an underscore, say) fails `hostname`, it is no usage error.
@@ -82,9 +85,11 @@ struct Verify: ParsableCommand {
         if let caFile { request.trust = .file(caFile) } else if let caPath { request.trust = .directory(caPath) }
 
         let verification: CertificateVerification
+        let started = ContinuousClock.now
         do {
             verification = try CertificateVerifier.verify(request)
         } catch let error as MailSecError {
+            try metrics.emitCouldNotRun()
             if nagios {
                 print("MAILSEC UNKNOWN - \(TextSanitizer.escaped(error.message.replacingAll("|", with: "/")))")
                 throw ExitCode(NagiosState.unknown.rawValue)
@@ -94,6 +99,15 @@ struct Verify: ParsableCommand {
         }
 
         let report = verification.report
+        if metrics.wanted {
+            var text = PrometheusText()
+            MailSecMetrics.verification(verification, duration: ContinuousClock.now - started, into: &text)
+            try metrics.emit(text)
+        }
+        if metrics.prometheus {
+            if !report.ok { throw ExitStatus.failed }
+            return
+        }
         if nagios {
             print(NagiosLine.make(report: report, facts: verification.certificate, warnDays: warnDays))
             throw ExitCode(report.nagiosState.rawValue)

@@ -470,6 +470,23 @@ public enum SecureFileSystem {
         }
     }
 
+    /// The first line of a password or passphrase file (CR LF or LF ended), as a secret.
+    public static func readSecretLine(_ path: String) throws -> SecureBytes {
+        let contents = try read(path, limit: 64 * 1024, kind: "a password or passphrase file")
+        let secret = SecureBytes()
+        contents.withUnsafeBytes { bytes in
+            for byte in bytes {
+                if byte == 0x0a { break }
+                secret.append(byte)
+            }
+        }
+        if secret.count > 0, secret.withUnsafeBytes({ $0.last }) == 0x0d { secret.removeLast() }
+        guard !secret.isEmpty else {
+            throw MailSecError(.passphrase, "\(path): the first line is empty; expected the passphrase there")
+        }
+        return secret
+    }
+
     /// A whole text file (a configuration file, a /proc table) as UTF-8, with
     /// the same errors as `read`.
     public static func readText(_ path: String, limit: Int = 16 << 20, kind: String = "a configuration file") throws -> String {

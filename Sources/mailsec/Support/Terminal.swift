@@ -91,19 +91,7 @@ enum Terminal {
 
     /// The first line of a file, newline stripped, as a secret.
     static func readSecretFile(_ path: String) throws -> SecureBytes {
-        let contents = try SecureFileSystem.read(path, limit: 64 * 1024, kind: "a password or passphrase file")
-        let secret = SecureBytes()
-        contents.withUnsafeBytes { bytes in
-            for byte in bytes {
-                if byte == 0x0a { break }
-                secret.append(byte)
-            }
-        }
-        dropCarriageReturn(secret)
-        guard !secret.isEmpty else {
-            throw MailSecError(.passphrase, "\(path): the first line is empty; expected the passphrase there")
-        }
-        return secret
+        try SecureFileSystem.readSecretLine(path)
     }
 }
 

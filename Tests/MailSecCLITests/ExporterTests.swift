@@ -348,3 +348,105 @@ func urlEncoded(_ text: String) -> String {
         #expect(ExporterProcess.value(try String(contentsOfFile: file, encoding: .utf8), "mailsec_probe_success") == 0)
     }
 }
+
+/// A real Prometheus scraping the exporter with the README's multi-target
+/// relabelling (the example file's, with the test's targets and ports).
+@Suite struct PrometheusScrapeTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func prometheusScrapesSeveralTargetsThroughTheExporter() throws {
+        let postfix = PostfixFixture.shared
+        let dovecot = DovecotMailFixture.shared
+        let exporter = try ExporterProcess(config: """
+        modules:
+          default:
+            ca_file: \(postfix.certificate)
+            verify_host: mail.example.com
+          imap:
+            ca_file: \(dovecot.certificate)
+            verify_host: mail.example.com
+        """)
+        let directory = try TemporaryDirectory()
+        let port = try PostfixFixture.freePorts(1)[0]
+        let rules = Self.repository + "/Examples/monitoring/mailsec-alerts.yml"
+        let relabel = """
+            relabel_configs:
+              - source_labels: [__address__]
+                target_label: __param_target
+              - source_labels: [__param_target]
+                target_label: instance
+              - target_label: __address__
+                replacement: 127.0.0.1:\(exporter.port)
+        """
+        let config = """
+        global:
+          scrape_interval: 1s
+          scrape_timeout: 1s
+        rule_files: [\(rules)]
+        scrape_configs:
+          - job_name: smtp
+            metrics_path: /probe
+            params: {module: [default]}
+            static_configs:
+              - targets: [smtps://127.0.0.1:\(postfix.smtps), submission://127.0.0.1:\(postfix.submission)]
+        \(relabel)
+          - job_name: imap
+            metrics_path: /probe
+            params: {module: [imap]}
+            static_configs:
+              - targets: [imaps://127.0.0.1:\(dovecot.imaps)]
+        \(relabel)
+          - job_name: mailsec-exporter
+            static_configs:
+              - targets: [127.0.0.1:\(exporter.port)]
+        """
+        try config.write(toFile: directory.file("prometheus.yml"), atomically: true, encoding: .utf8)
+        let check = try run("/usr/bin/promtool", ["check", "config", directory.file("prometheus.yml")])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        let prometheus = try SpawnedProcess("/bin/sh", ["-c", "exec /usr/bin/prometheus --config.file=\"$0\" --storage.tsdb.path=\"$1\" --web.listen-address=127.0.0.1:\(port) 2>\"$1.log\"",
+                                                        directory.file("prometheus.yml"), directory.file("data")], capture: false)
+        defer { kill(prometheus.pid, SIGTERM); prometheus.wait() }
+        try PostfixFixture.waitForListener(port)
+
+        // Prometheus's own view: every target up, with mailsec_probe_success 1 under its URL.
+        var results: [[String: Any]] = []
+        for _ in 0..<120 {
+            let answer = try run("/usr/bin/curl", ["-s", "-g", "http://127.0.0.1:\(port)/api/v1/query?query=mailsec_probe_success"])
+            if let json = try? parseJSON(answer.stdout), let data = json["data"] as? [String: Any], let found = data["result"] as? [[String: Any]], found.count == 3 {
+                results = found
+                break
+            }
+            usleep(250_000)
+        }
+        let byInstance = Dictionary(results.compactMap { result -> (String, String)? in
+            guard let metric = result["metric"] as? [String: String], let value = result["value"] as? [Any], let text = value.last as? String else { return nil }
+            return (metric["instance"] ?? "", text)
+        }, uniquingKeysWith: { $1 })
+        #expect(byInstance == ["smtps://127.0.0.1:\(postfix.smtps)": "1", "submission://127.0.0.1:\(postfix.submission)": "1",
+                               "imaps://127.0.0.1:\(dovecot.imaps)": "1"], "\(results)")
+        let checks = try run("/usr/bin/curl", ["-s", "-g", "http://127.0.0.1:\(port)/api/v1/query?query=mailsec_check_status{check=\"certificate-chain\",status=\"pass\"}"])
+        #expect(checks.stdout.contains("\"instance\":\"imaps://127.0.0.1:\(dovecot.imaps)\""), "\(checks.stdout)")
+        let rulesAnswer = try run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/api/v1/rules"])
+        #expect(rulesAnswer.stdout.contains("MailServedCertificateNotTheFile"), "the example alert rules load")
+        let up = try run("/usr/bin/curl", ["-s", "-g", "http://127.0.0.1:\(port)/api/v1/query?query=up{job=\"mailsec-exporter\"}"])
+        #expect(up.stdout.contains("\"1\"]"), "\(up.stdout)")
+    }
+
+    @Test func theExampleFilesAreValid() throws {
+        let examples = Self.repository + "/Examples/monitoring"
+        let rules = try run("/usr/bin/promtool", ["check", "rules", examples + "/mailsec-alerts.yml"])
+        #expect(rules.status == 0, "\(rules.stdout)\(rules.stderr)")
+        let config = try run("/bin/sh", ["-c", "cd \"$0\" && /usr/bin/promtool check config prometheus.yml", examples])
+        #expect(config.status == 0, "\(config.stdout)\(config.stderr)")
+        // The example module file, with a password file that exists here.
+        let directory = try TemporaryDirectory()
+        try "secret\n".write(toFile: directory.file("monitor.password"), atomically: true, encoding: .utf8)
+        let modules = try String(contentsOfFile: examples + "/exporter.yml", encoding: .utf8)
+            .replacingOccurrences(of: "/etc/mailsec/monitor.password", with: directory.file("monitor.password"))
+        try modules.write(toFile: directory.file("exporter.yml"), atomically: true, encoding: .utf8)
+        let checked = try mailsec("exporter", "--check-config", "--config", directory.file("exporter.yml"))
+        #expect(checked.status == 0, "\(checked.stderr)")
+        #expect(checked.stdout.contains("3 modules: default, local, login"), "\(checked.stdout)")
+        #expect(!checked.stdout.contains("secret"))
+    }
+}

@@ -76,7 +76,7 @@ let package = Package(
 if ProcessInfo.processInfo.environment["MAILSEC_FUZZ"] != nil {
     package.targets += [
         .systemLibrary(name: "CFuzzer", path: "Tests/Fuzz/CFuzzer"),
-        .executableTarget(name: "mailsec-fuzz", dependencies: ["MailSec", "CFuzzer"], path: "Tests/Fuzz/Targets"),
+        .executableTarget(name: "mailsec-fuzz", dependencies: ["MailSec", "MailSecExporter", "CFuzzer"], path: "Tests/Fuzz/Targets"),
     ]
     package.products.append(.executable(name: "mailsec-fuzz", targets: ["mailsec-fuzz"]))
 }

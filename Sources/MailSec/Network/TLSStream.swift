@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Synchronization
 import Glibc
 
 /// What the TLS handshake settled on.
@@ -15,30 +16,57 @@ public struct TLSDetails: Sendable {
 /// reads and writes, so TLS shares the plain stream's deadlines, MSG_NOSIGNAL
 /// and TCP_QUICKACK. Certificates are not verified here: the probe runs the
 /// same checks as `mailsec verify` on what the server sent, and reports each.
+/// The one client SSL_CTX every probe's session is made from. OpenSSL 3
+/// makes a context slowly (it fetches every algorithm from its providers),
+/// and every probe wants the same settings, so it is made once; SSL_new is
+/// safe from any thread, and each session holds a reference of its own.
+final class TLSClientContext: @unchecked Sendable {
+    private let pointer: OpaquePointer
+
+    private init(_ pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        SSL_CTX_free(pointer)
+    }
+
+    private static let made = Mutex<TLSClientContext?>(nil)
+
+    static func shared() throws -> TLSClientContext {
+        try made.withLock { made in
+            if let made { return made }
+            guard let context = SSL_CTX_new(TLS_client_method()) else { throw MailSecError.openSSL("cannot create a TLS context") }
+            // A probe must see old servers to report them: accept TLS 1.0 and up at any
+            // security level, and warn about what is weak instead of failing blind.
+            _ = mailsec_SSL_CTX_set_min_proto_version(context, TLS1_VERSION)
+            SSL_CTX_set_security_level(context, 0)
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+            let shared = TLSClientContext(context)
+            made = shared
+            return shared
+        }
+    }
+
+    /// A new session (SSL) on this context; the caller frees it.
+    func makeSession() -> OpaquePointer? {
+        SSL_new(pointer)
+    }
+}
+
 final class TLSStream: ByteStream {
-    private let context: OpaquePointer
     private let ssl: OpaquePointer
     private let socket: Socket
     var peerName: String { socket.peerName }
 
     init(over socket: Socket, serverName: String?) throws {
         OpenSSLErrorQueue.clear()
-        guard let context = SSL_CTX_new(TLS_client_method()) else { throw MailSecError.openSSL("cannot create a TLS context") }
-        // A probe must see old servers to report them: accept TLS 1.0 and up at any
-        // security level, and warn about what is weak instead of failing blind.
-        _ = mailsec_SSL_CTX_set_min_proto_version(context, TLS1_VERSION)
-        SSL_CTX_set_security_level(context, 0)
-        SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
-        guard let ssl = SSL_new(context) else {
-            SSL_CTX_free(context)
-            throw MailSecError.openSSL("cannot create a TLS session")
-        }
+        let context = try TLSClientContext.shared()
+        guard let ssl = context.makeSession() else { throw MailSecError.openSSL("cannot create a TLS session") }
         guard let bio = BIO_new(SocketBIO.method) else {
             SSL_free(ssl)
-            SSL_CTX_free(context)
             throw MailSecError.openSSL("cannot create a TLS transport")
         }
-        self.context = context
         self.ssl = ssl
         self.socket = socket
         // The BIO points at the socket without retaining it; this object keeps
@@ -52,7 +80,6 @@ final class TLSStream: ByteStream {
 
     deinit {
         SSL_free(ssl)
-        SSL_CTX_free(context)
     }
 
     /// Runs the handshake before `deadline`.

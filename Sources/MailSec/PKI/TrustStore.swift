@@ -1,7 +1,9 @@
 internal import COpenSSL
+import Glibc
+import Synchronization
 
 /// Where trust anchors come from.
-public enum TrustAnchors: Sendable, Equatable {
+public enum TrustAnchors: Sendable, Hashable {
     /// The system store OpenSSL was built with (Debian: /etc/ssl/certs/ca-certificates.crt).
     case system
     /// A PEM file of trusted certificates.
@@ -56,6 +58,47 @@ public final class TrustStore: @unchecked Sendable {
 
     deinit {
         X509_STORE_free(pointer)
+    }
+
+    /// The store for `anchors`, loaded once and shared while its file is
+    /// unchanged. An exporter probing every minute, or a probe of 200 targets,
+    /// would otherwise parse the same CA file (the system store: some 150
+    /// certificates) for every connection. A store is never changed after it
+    /// is loaded, and OpenSSL locks its lookups, so threads share it safely.
+    /// A CA file that is replaced or edited has another identity and is read anew.
+    public static func shared(_ anchors: TrustAnchors) throws -> TrustStore {
+        let key = CacheKey(anchors: anchors, identity: identity(of: anchors))
+        if let cached = cache.withLock({ $0[key] }) { return cached }
+        let store = try TrustStore(anchors)
+        cache.withLock { entries in
+            if entries.count >= 32 { entries.removeAll() }
+            entries[key] = store
+        }
+        return store
+    }
+
+    private struct CacheKey: Hashable {
+        let anchors: TrustAnchors
+        let identity: [Int]
+    }
+
+    private static let cache = Mutex<[CacheKey: TrustStore]>([:])
+
+    /// Device, inode, size and change times of what the anchors are read from.
+    private static func identity(of anchors: TrustAnchors) -> [Int] {
+        let paths: [String]
+        switch anchors {
+        case .system:
+            paths = [String(cString: X509_get_default_cert_file()), String(cString: X509_get_default_cert_dir())]
+        case .file(let path), .directory(let path):
+            paths = [path]
+        }
+        return paths.flatMap { path -> [Int] in
+            var info = stat()
+            guard stat(path, &info) == 0 else { return [-1] }
+            return [Int(info.st_dev), Int(info.st_ino), Int(info.st_size), info.st_mtim.tv_sec, info.st_mtim.tv_nsec,
+                    info.st_ctim.tv_sec, info.st_ctim.tv_nsec]
+        }
     }
 
     private func add(_ certificate: Certificate, from path: String) throws {

@@ -130,7 +130,7 @@ struct ProbeSession {
         certificate = try? CertificateFacts(leaf)
         let store: TrustStore
         do {
-            store = try TrustStore(options.trust)
+            store = try TrustStore.shared(options.trust)
         } catch let error as MailSecError {
             report.add(.fail("certificate-chain", error.message))
             unverified = "the trust store could not be read"

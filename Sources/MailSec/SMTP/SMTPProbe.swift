@@ -117,8 +117,10 @@ public enum SMTPProbe {
                     refused: "check the credentials on Postfix's SASL socket: mailsec auth test \(quoted)",
                     temporary: "Postfix could not reach its SASL backend in time: check it with mailsec auth test --socket /var/spool/postfix/private/auth \(quoted)"))
             }
+            // QUIT without waiting for its 221, as blackbox_exporter and most
+            // monitors end: the reply says nothing and costs a round trip on
+            // every probe. The server still sees a client that said goodbye.
             try? connection.send("QUIT")
-            _ = try? connection.readSMTPReply()
         }
 
         mutating func ehlo(_ connection: ClientConnection) throws -> [String] {

@@ -1,5 +1,6 @@
 import Glibc
 @testable import MailSec
+import MailSecExporter
 
 /// The fuzz targets: each hands the input to one of MailSec's parsers the way
 /// the tool does with a file, a reply or a command-line value. Thrown errors
@@ -104,6 +105,17 @@ enum FuzzTargets {
             let config = DovecotConfiguration(text: text(input), path: "dovecot.conf", root: "/nonexistent")
             for path in config.sectionPaths { _ = config.value("port", in: path) }
             _ = (config.isVersion24, config.value("protocols"), config.value("ssl_cert"))
+        },
+        // The exporter: its module file and the request targets Prometheus sends.
+        "exporter-config": { input in
+            _ = try? ExporterConfiguration.parse(text(input), path: "exporter.yml", readFile: { _ in SecureBytes(Array("secret".utf8)) })
+        },
+        "http-query": { input in
+            if let query = try? HTTPQuery(parsing: text(input)) {
+                var metrics = PrometheusText()
+                for (name, value) in query.parameters { metrics.add("mailsec_check_status", 1, labels: [("check", name), ("status", value)], help: value) }
+                _ = metrics.text
+            }
         },
         // Firewalls, as preflight reads them from files.
         "iptables": { input in

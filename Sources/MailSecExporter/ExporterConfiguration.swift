@@ -75,7 +75,7 @@ public struct ExporterConfiguration: Sendable {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw MailSecError(.invalidInput, "\(path): not valid YAML: \(error)")
+            throw MailSecError(.invalidInput, yamlProblem(error, path: path))
         }
         guard let root else { throw MailSecError(.invalidInput, "\(path) is empty; it needs a `modules:` mapping") }
         let reader = NodeReader(path: path)
@@ -94,6 +94,22 @@ public struct ExporterConfiguration: Sendable {
         }
         guard !modules.isEmpty else { throw MailSecError(.invalidInput, "\(reader.at(modulesNode)): `modules:` defines no module") }
         return ExporterConfiguration(modules: modules, path: path)
+    }
+
+    /// Yams's message, which quotes the file back, cut to `FILE:LINE: problem`.
+    static func yamlProblem(_ error: YamlError, path: String) -> String {
+        let text = "\(error)"
+        var problem = text.split(separator: "\n").first.map(String.init) ?? text
+        // libyaml's errors start with the problem's LINE:COLUMN; the composer's
+        // (duplicate keys) name it as "in line N" instead.
+        if let match = problem.firstMatch(of: /^(\d+):\d+: (?:error: )?/) {
+            problem.removeSubrange(match.range)
+            return "\(path):\(match.1): not valid YAML: \(problem)"
+        }
+        if let match = text.firstMatch(of: /line (\d+), column \d+/) {
+            return "\(path):\(match.1): not valid YAML: \(problem)"
+        }
+        return "\(path): not valid YAML: \(problem)"
     }
 
     private static func module(_ name: String, _ node: Node, reader: NodeReader, readFile: (String) throws -> SecureBytes) throws -> ExporterModule {

@@ -155,3 +155,35 @@ final class TemporaryPath {
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// Bytes handed out as they were received, for the line reader without a socket.
+private final class CannedStream: ByteStream {
+    let peerName = "the server"
+    private var bytes: [UInt8]
+
+    init(_ text: String) { bytes = Array(text.utf8) }
+
+    func readAvailable(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        let count = min(buffer.count, bytes.count)
+        for index in 0..<count { buffer[index] = bytes[index] }
+        bytes.removeFirst(count)
+        return count
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws -> Int {
+        try readAvailable(into: buffer) ?? 0
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) throws {}
+}
+
+extension ParserHardeningTests {
+    // Found by the line-reader fuzz target: a negative literal length (`{-5}`
+    // parsed with Int()) trapped on an inverted range instead of being refused.
+    @Test func aNegativeLiteralLengthIsRefusedNotATrap() throws {
+        let reader = LineReader(stream: CannedStream("* OK {-5}\r\nhello\r\n"), maximumLineLength: 4096)
+        #expect(try reader.readLine(deadline: .distant) == Array("* OK {-5}".utf8))
+        #expect(throws: MailSecError.self) { try reader.readBytes(-5, deadline: .distant) }
+        #expect(try reader.readBytes(5, deadline: .distant) == Array("hello".utf8))
+    }
+}

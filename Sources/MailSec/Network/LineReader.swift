@@ -74,8 +74,11 @@ final class LineReader {
         return line
     }
 
-    /// Exactly `count` bytes (a literal's content). The caller bounds `count`.
+    /// Exactly `count` bytes (a literal's content). The caller bounds `count`
+    /// from above; a negative one (a `{-5}` parsed by a careless caller) is
+    /// refused here rather than trapping on an inverted range (found by fuzzing).
     func readBytes(_ count: Int, deadline: Deadline) throws -> [UInt8] {
+        guard count >= 0 else { throw MailSecError(.protocolViolation, "\(stream.peerName) announced a literal of \(count) bytes") }
         while bufferedCount < count {
             guard try fill(deadline: deadline) else {
                 throw MailSecError(.connectionClosed, "\(stream.peerName) closed the connection in the middle of a \(count)-byte literal")

@@ -10,7 +10,7 @@ struct MailSecCommand: ParsableCommand {
         (bad input, I/O, protocol error, timeout); 64 usage error.
         """,
         version: MailSecVersion.current,
-        subcommands: [GenKey.self, CA.self, Inspect.self, Verify.self, Auth.self, Probe.self, PreflightCommand.self, AuditCommand.self, DeployCommand.self, ExporterCommand.self]
+        subcommands: [GenKey.self, CA.self, Inspect.self, Verify.self, Auth.self, Probe.self, PreflightCommand.self, AuditCommand.self, DeployCommand.self, ExporterCommand.self, Dane.self]
     )
 }
 

@@ -1,0 +1,68 @@
+/// A TLSA record (RFC 6698) as DANE for SMTP uses it (RFC 7672): which
+/// certificate it pins (usage), what part of it (selector) and how (matching type).
+public struct TLSARecord: Sendable, Equatable, CustomStringConvertible {
+    /// RFC 7672 section 3.1: senders use only DANE-TA(2) and DANE-EE(3); the
+    /// PKIX usages 0 and 1 are not for SMTP.
+    public enum Usage: UInt8, Sendable, CaseIterable {
+        case pkixTA = 0, pkixEE = 1, daneTA = 2, daneEE = 3
+    }
+
+    public enum Selector: UInt8, Sendable, CaseIterable {
+        /// The whole certificate: changes at every renewal.
+        case certificate = 0
+        /// The SubjectPublicKeyInfo: survives renewals that keep the key.
+        case publicKey = 1
+    }
+
+    public enum MatchingType: UInt8, Sendable, CaseIterable {
+        case full = 0, sha256 = 1, sha512 = 2
+    }
+
+    public var usage: Usage
+    public var selector: Selector
+    public var matchingType: MatchingType
+    public var data: [UInt8]
+
+    public init(usage: Usage, selector: Selector, matchingType: MatchingType, data: [UInt8]) {
+        self.usage = usage
+        self.selector = selector
+        self.matchingType = matchingType
+        self.data = data
+    }
+
+    /// The record for `certificate` (its DER for selector 0, its SPKI for 1).
+    public init(usage: Usage, selector: Selector, matchingType: MatchingType, certificate: Certificate) throws {
+        let selected = selector == .certificate ? try certificate.derBytes() : try certificate.subjectPublicKeyInfo()
+        self.init(usage: usage, selector: selector, matchingType: matchingType, data: Self.match(selected, matchingType))
+    }
+
+    /// The selector-1 record for a key that may not have a certificate yet:
+    /// what a rollover publishes before the key is used.
+    public init(usage: Usage, matchingType: MatchingType, key: PrivateKey) throws {
+        self.init(usage: usage, selector: .publicKey, matchingType: matchingType, data: Self.match(try key.subjectPublicKeyInfo(), matchingType))
+    }
+
+    static func match(_ bytes: [UInt8], _ type: MatchingType) -> [UInt8] {
+        switch type {
+        case .full: bytes
+        case .sha256: Digest.sha256(bytes)
+        case .sha512: Digest.sha512(bytes)
+        }
+    }
+
+    /// The record data as zone files and `dig` write it: `3 1 1 0a1b...`.
+    public var description: String {
+        "\(usage.rawValue) \(selector.rawValue) \(matchingType.rawValue) \(Hex.encode(data))"
+    }
+
+    /// The owner name of a service's TLSA RRset: `_25._tcp.mail.example.com.`.
+    public static func ownerName(host: String, port: UInt16) -> String {
+        let name = host.hasSuffix(".") ? String(host.dropLast()) : host
+        return "_\(port)._tcp.\(name.lowercased())."
+    }
+
+    /// One zone-file line: `_25._tcp.mail.example.com. IN TLSA 3 1 1 0a1b...`.
+    public func zoneLine(host: String, port: UInt16) -> String {
+        "\(Self.ownerName(host: host, port: port)) IN TLSA \(description)"
+    }
+}

@@ -33,9 +33,14 @@ let package = Package(
             pkgConfig: "libsasl2",
             providers: [.apt(["libsasl2-dev"])]
         ),
+        .systemLibrary(
+            name: "CUnbound",
+            pkgConfig: "libunbound",
+            providers: [.apt(["libunbound-dev"])]
+        ),
         .target(
             name: "MailSec",
-            dependencies: ["COpenSSL", "CSASL"]
+            dependencies: ["COpenSSL", "CSASL", "CUnbound"]
         ),
         // The Prometheus exporter: its own target, so that the MailSec library
         // never depends on a server framework.

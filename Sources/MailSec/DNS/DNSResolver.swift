@@ -1,0 +1,163 @@
+internal import CUnbound
+import Glibc
+import Synchronization
+
+/// Where lookups go and which DNSSEC anchors they are validated from.
+public struct DNSResolverOptions: Sendable {
+    /// `ADDR` or `ADDR@PORT`: every lookup goes to this server. Without it,
+    /// the nameservers of /etc/resolv.conf.
+    public var forwarder: String?
+    /// Zone-file DS or DNSKEY records to trust, for private zones and tests.
+    /// When any is given, they replace the root's anchor, so that a zone no
+    /// anchor covers is reported insecure rather than failing to reach the root.
+    public var trustAnchorFiles: [String] = []
+    /// The root's anchor (Debian: dns-root-data).
+    public var rootAnchorFile = "/usr/share/dns/root.key"
+
+    public init() {}
+}
+
+/// One answer, with what DNSSEC validation made of it.
+public struct DNSAnswer: Sendable, Equatable {
+    public enum Security: Sendable, Equatable {
+        /// Signed and validated from a trust anchor.
+        case secure
+        /// Provably unsigned (or under no anchor): usable for nothing DANE needs.
+        case insecure
+        /// Signed but failing validation; libunbound's reason.
+        case bogus(String)
+    }
+
+    public var name: String
+    public var type: UInt16
+    public var security: Security
+    /// DNS rcode: 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...
+    public var rcode: Int
+    /// The records' RDATA in wire form.
+    public var records: [[UInt8]]
+    /// The RRset's TTL, when there is data.
+    public var ttl: UInt32
+
+    public var isNameError: Bool { rcode == 3 }
+}
+
+/// DNS record types MailSec asks for.
+public enum DNSType {
+    public static let a: UInt16 = 1
+    public static let mx: UInt16 = 15
+    public static let aaaa: UInt16 = 28
+    public static let tlsa: UInt16 = 52
+}
+
+/// A libunbound context, owned. Lookups run asynchronously inside libunbound
+/// (on a thread of its own, never a forked process: this process has threads)
+/// and are waited for with poll(2), so each has a deadline like every other
+/// network step; one past its deadline is cancelled.
+public final class DNSResolver: @unchecked Sendable {
+    private let context: OpaquePointer
+    /// One lookup at a time per context: ub_process delivers callbacks to
+    /// whoever calls it, so callers take turns.
+    private let turn = Mutex(())
+
+    public init(_ options: DNSResolverOptions = DNSResolverOptions()) throws {
+        guard let context = ub_ctx_create() else { throw MailSecError(.io, "libunbound could not create a resolver context") }
+        self.context = context
+        try check(ub_ctx_async(context, 1), "cannot run libunbound's lookups on a thread")
+        // A resolver on loopback (a local unbound, a test server) is the common case.
+        try check(ub_ctx_set_option(context, "do-not-query-localhost:", "no"), "cannot allow a resolver on loopback")
+        if let forwarder = options.forwarder {
+            try check(ub_ctx_set_fwd(context, forwarder), "cannot use \(forwarder) as the resolver (ADDR or ADDR@PORT)")
+        } else {
+            try check(ub_ctx_resolvconf(context, "/etc/resolv.conf"), "cannot read the nameservers in /etc/resolv.conf")
+        }
+        if options.trustAnchorFiles.isEmpty {
+            if access(options.rootAnchorFile, R_OK) == 0 {
+                try check(ub_ctx_add_ta_file(context, options.rootAnchorFile), "cannot read the root trust anchor \(options.rootAnchorFile)")
+            }
+        } else {
+            for file in options.trustAnchorFiles {
+                guard access(file, R_OK) == 0 else { throw MailSecError(.fileNotFound, "\(file): cannot read the trust anchor file") }
+                try check(ub_ctx_add_ta_file(context, file), "\(file) holds no DS or DNSKEY record libunbound accepts")
+            }
+        }
+    }
+
+    deinit {
+        ub_ctx_delete(context)
+    }
+
+    private func check(_ code: Int32, _ message: String) throws {
+        guard code == 0 else {
+            let reason = ub_strerror(code).map { String(cString: $0) } ?? "error \(code)"
+            throw MailSecError(.invalidInput, "\(message): \(reason)")
+        }
+    }
+
+    /// What one lookup hands back from libunbound's callback.
+    private final class Pending: @unchecked Sendable {
+        var done = false
+        var error: Int32 = 0
+        var answer: DNSAnswer?
+    }
+
+    /// Looks up `name`/`type` (class IN), validated, before `deadline`.
+    public func query(_ name: String, type: UInt16, deadline: Deadline) throws -> DNSAnswer {
+        try turn.withLock { _ in
+            let pending = Pending()
+            let argument = Unmanaged.passRetained(pending).toOpaque()
+            var id: Int32 = 0
+            let started = ub_resolve_async(context, name, Int32(type), 1, argument, { argument, error, result in
+                let pending = Unmanaged<Pending>.fromOpaque(argument!).takeRetainedValue()
+                pending.done = true
+                pending.error = error
+                if let result {
+                    pending.answer = DNSResolver.answer(from: result.pointee)
+                    ub_resolve_free(result)
+                }
+            }, &id)
+            if started != 0 {
+                Unmanaged<Pending>.fromOpaque(argument).release()
+                try check(started, "cannot look up \(name)")
+            }
+            let descriptor = ub_fd(context)
+            while !pending.done {
+                let remaining = Int(deadline.remaining.milliseconds)
+                guard remaining > 0 else {
+                    // The callback will not run for a cancelled query: release its box here.
+                    if ub_cancel(context, id) == 0 { Unmanaged<Pending>.fromOpaque(argument).release() }
+                    throw MailSecError(.timeout, "no DNS answer for \(name) in time")
+                }
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&poller, 1, Int32(min(remaining, 1_000)))
+                if ready < 0 && errno != EINTR { throw MailSecError(.io, "waiting for libunbound: \(String(cString: strerror(errno)))") }
+                if ready > 0 { try check(ub_process(context), "libunbound failed") }
+            }
+            guard pending.error == 0, let answer = pending.answer else {
+                let reason = ub_strerror(pending.error).map { String(cString: $0) } ?? "error \(pending.error)"
+                throw MailSecError(.io, "looking up \(name): \(reason)")
+            }
+            return answer
+        }
+    }
+
+    private static func answer(from result: ub_result) -> DNSAnswer {
+        var records: [[UInt8]] = []
+        if result.havedata != 0, let data = result.data, let lengths = result.len {
+            var index = 0
+            while let record = data[index] {
+                records.append(Array(UnsafeRawBufferPointer(start: record, count: Int(lengths[index]))))
+                index += 1
+            }
+        }
+        let security: DNSAnswer.Security
+        if result.bogus != 0 {
+            security = .bogus(result.why_bogus.map { String(cString: $0) } ?? "validation failed")
+        } else if result.secure != 0 {
+            security = .secure
+        } else {
+            security = .insecure
+        }
+        return DNSAnswer(name: result.qname.map { String(cString: $0) } ?? "", type: UInt16(result.qtype), security: security,
+                         rcode: Int(result.rcode), records: records, ttl: UInt32(max(0, result.ttl)))
+    }
+}

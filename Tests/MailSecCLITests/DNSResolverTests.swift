@@ -1,0 +1,73 @@
+import Foundation
+import MailSec
+import Testing
+
+/// libunbound's validation against a real signed zone (Knot), cross-checked with kdig.
+@Suite struct DNSResolverTests {
+    static let hash = "a5a66262bec3ca82479df2609470f7ef77bfcd5b71ffde5790c22d0d84c7394e"
+    static let records = """
+    @ IN MX 10 mail
+    mail IN A 127.0.0.1
+    _25._tcp.mail IN TLSA 3 1 1 \(hash)
+    """
+
+    func resolver(_ knot: KnotFixture, anchors: [String]? = nil) throws -> DNSResolver {
+        var options = DNSResolverOptions()
+        options.forwarder = knot.resolver
+        options.trustAnchorFiles = anchors ?? [knot.trustAnchor]
+        return try DNSResolver(options)
+    }
+
+    @Test func aSignedTLSARecordIsSecureAndMatchesKdig() throws {
+        let knot = try KnotFixture(records: Self.records)
+        let answer = try resolver(knot).query("_25._tcp.mail.example.net", type: DNSType.tlsa, deadline: .after(.seconds(10)))
+        #expect(answer.security == .secure, "\(answer.security)")
+        #expect(answer.rcode == 0 && answer.ttl == 300)
+        #expect(answer.records.count == 1)
+        let rdata = try #require(answer.records.first)
+        #expect(Array(rdata.prefix(3)) == [3, 1, 1])
+        let kdig = try run("/usr/bin/kdig", ["@127.0.0.1", "-p", String(knot.port), "+short", "TLSA", "_25._tcp.mail.example.net"])
+        #expect(kdig.stdout.lowercased().contains(rdata.dropFirst(3).map { String(format: "%02x", $0) }.joined()), "\(kdig.stdout)")
+
+        let missing = try resolver(knot).query("_465._tcp.mail.example.net", type: DNSType.tlsa, deadline: .after(.seconds(10)))
+        #expect(missing.security == .secure && missing.isNameError && missing.records.isEmpty, "a proven absence: \(missing)")
+    }
+
+    @Test func anUnsignedZoneIsInsecureAndAWrongAnchorIsBogusWithItsReason() throws {
+        let knot = try KnotFixture(records: Self.records)
+        // No anchor covers example.org: provably nothing to validate.
+        let unsigned = try resolver(knot).query("_25._tcp.mail.example.org", type: DNSType.tlsa, deadline: .after(.seconds(10)))
+        #expect(unsigned.security == .insecure, "\(unsigned.security)")
+        #expect(unsigned.records.count == 1)
+
+        // An anchor for example.org, which serves no signatures: bogus.
+        let orgAnchor = knot.directory.file("example.org.ds")
+        let ds = try String(contentsOfFile: knot.trustAnchor, encoding: .utf8).replacingOccurrences(of: "example.net.", with: "example.org.")
+        try ds.write(toFile: orgAnchor, atomically: true, encoding: .utf8)
+        let stripped = try resolver(knot, anchors: [orgAnchor]).query("_25._tcp.mail.example.org", type: DNSType.tlsa, deadline: .after(.seconds(10)))
+        guard case .bogus(let reason) = stripped.security else {
+            Issue.record("expected bogus, got \(stripped.security)")
+            return
+        }
+        #expect(reason.contains("example.org") || reason.contains("DNSKEY") || reason.contains("signature"), "libunbound says why: \(reason)")
+    }
+
+    @Test func aResolverThatNeverAnswersHitsTheDeadline() throws {
+        // A UDP socket that reads and never answers.
+        let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) } }
+        var options = DNSResolverOptions()
+        options.forwarder = "127.0.0.1@\(UInt16(bigEndian: address.sin_port))"
+        options.trustAnchorFiles = []
+        let resolver = try DNSResolver(options)
+        let started = ContinuousClock.now
+        #expect(throws: MailSecError.self) { try resolver.query("mail.example.net", type: DNSType.a, deadline: .after(.milliseconds(700))) }
+        #expect(ContinuousClock.now - started < .seconds(5), "the deadline, not libunbound's own retries, ended it")
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Glibc
+import Testing
+
+/// A real Knot DNS on a free loopback port serving `example.net` signed
+/// (dnssec-signing: on, keys made in the temporary directory) and
+/// `example.org` unsigned. `example.net`'s DS records are the trust anchor.
+/// (Not `test.`: unbound answers that locally, RFC 6761.)
+final class KnotFixture {
+    let directory: TemporaryDirectory
+    let port: UInt16
+    let process: SpawnedProcess
+    var config: String { directory.file("knot.conf") }
+    var trustAnchor: String { directory.file("example.net.ds") }
+    var resolver: String { "127.0.0.1@\(port)" }
+
+    init(records: String) throws {
+        directory = try TemporaryDirectory()
+        port = try PostfixFixture.freePorts(1)[0]
+        for sub in ["zones", "db"] { try FileManager.default.createDirectory(atPath: directory.file(sub), withIntermediateDirectories: true) }
+        let conf = """
+        server:
+            rundir: \(directory.path)
+            listen: 127.0.0.1@\(port)
+            pidfile: \(directory.file("knot.pid"))
+        database:
+            storage: \(directory.file("db"))
+        log:
+          - target: stderr
+            any: notice
+        template:
+          - id: default
+            storage: \(directory.file("zones"))
+            file: "%s.zone"
+            zonefile-load: difference-no-serial
+            journal-content: all
+        zone:
+          - domain: example.net
+            dnssec-signing: on
+          - domain: example.org
+        """
+        let config = directory.file("knot.conf")
+        try conf.write(toFile: config, atomically: true, encoding: .utf8)
+        try Self.zone(records, origin: "example.net").write(toFile: directory.file("zones/example.net.zone"), atomically: true, encoding: .utf8)
+        try Self.zone(records, origin: "example.org").write(toFile: directory.file("zones/example.org.zone"), atomically: true, encoding: .utf8)
+        process = try SpawnedProcess("/bin/sh", ["-c", "exec /usr/sbin/knotd -c \"$0\" 2>\"$0.log\"", directory.file("knot.conf")], capture: false)
+        // The zone is signed (and its keys made) once knotd has loaded it.
+        var ds = ""
+        for _ in 0..<100 {
+            let keys = try run("/usr/sbin/keymgr", ["-c", config, "example.net", "ds"])
+            if keys.status == 0, keys.stdout.contains(" DS "),
+               try run("/usr/bin/kdig", ["@127.0.0.1", "-p", String(port), "+short", "+dnssec", "SOA", "example.net"]).stdout.split(separator: "\n").count >= 2 {   // the SOA and its RRSIG
+                ds = keys.stdout
+                break
+            }
+            usleep(100_000)
+        }
+        guard !ds.isEmpty else {
+            let log = (try? String(contentsOfFile: config + ".log", encoding: .utf8)) ?? ""
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "knotd did not sign example.net: \(log)"])
+        }
+        try ds.write(toFile: directory.file("example.net.ds"), atomically: true, encoding: .utf8)
+    }
+
+    static func zone(_ records: String, origin: String) -> String {
+        """
+        $ORIGIN \(origin).
+        $TTL 300
+        @ IN SOA ns hostmaster 1 3600 600 86400 300
+        @ IN NS ns
+        ns IN A 127.0.0.1
+        \(records)
+
+        """
+    }
+
+    deinit {
+        kill(process.pid, SIGTERM)
+        process.wait()
+    }
+}

@@ -26,6 +26,7 @@ import Testing
         #expect(answer.records.count == 1)
         let rdata = try #require(answer.records.first)
         #expect(Array(rdata.prefix(3)) == [3, 1, 1])
+        #expect(TLSARecord(rdata: rdata)?.description == "3 1 1 \(Self.hash)")
         let kdig = try run("/usr/bin/kdig", ["@127.0.0.1", "-p", String(knot.port), "+short", "TLSA", "_25._tcp.mail.example.net"])
         #expect(kdig.stdout.lowercased().contains(rdata.dropFirst(3).map { String(format: "%02x", $0) }.joined()), "\(kdig.stdout)")
 
@@ -69,5 +70,17 @@ import Testing
         let started = ContinuousClock.now
         #expect(throws: MailSecError.self) { try resolver.query("mail.example.net", type: DNSType.a, deadline: .after(.milliseconds(700))) }
         #expect(ContinuousClock.now - started < .seconds(5), "the deadline, not libunbound's own retries, ended it")
+    }
+
+    @Test func unusableTLSARecordsAreSkipped() {
+        let digest = [UInt8](repeating: 0xab, count: 32)
+        #expect(TLSARecord(rdata: [3, 1, 1] + digest)?.matchingType == .sha256)
+        #expect(TLSARecord(rdata: [4, 1, 1] + digest) == nil, "unknown usage")
+        #expect(TLSARecord(rdata: [3, 2, 1] + digest) == nil, "unknown selector")
+        #expect(TLSARecord(rdata: [3, 1, 3] + digest) == nil, "unknown matching type")
+        #expect(TLSARecord(rdata: [3, 1, 1] + digest.dropLast()) == nil, "a SHA-256 digest of 31 bytes")
+        #expect(TLSARecord(rdata: [3, 1, 2] + digest) == nil, "a SHA-512 digest of 32 bytes")
+        #expect(TLSARecord(rdata: [3, 1]) == nil && TLSARecord(rdata: []) == nil)
+        #expect(TLSARecord(rdata: [3, 0, 0, 0x30])?.data == [0x30])
     }
 }

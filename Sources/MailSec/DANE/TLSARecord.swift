@@ -42,6 +42,21 @@ public struct TLSARecord: Sendable, Equatable, CustomStringConvertible {
         self.init(usage: usage, selector: .publicKey, matchingType: matchingType, data: Self.match(try key.subjectPublicKeyInfo(), matchingType))
     }
 
+    /// A record from its wire RDATA (usage, selector, matching type, data), or
+    /// nil when it is unusable (RFC 7671 section 4: unknown parameters, or a
+    /// digest of the wrong length); senders skip such records, and so do we.
+    public init?(rdata: [UInt8]) {
+        guard rdata.count > 3, let usage = Usage(rawValue: rdata[0]), let selector = Selector(rawValue: rdata[1]),
+              let matchingType = MatchingType(rawValue: rdata[2]) else { return nil }
+        let data = Array(rdata[3...])
+        switch matchingType {
+        case .sha256: guard data.count == 32 else { return nil }
+        case .sha512: guard data.count == 64 else { return nil }
+        case .full: guard data.count <= 65_535 else { return nil }
+        }
+        self.init(usage: usage, selector: selector, matchingType: matchingType, data: data)
+    }
+
     static func match(_ bytes: [UInt8], _ type: MatchingType) -> [UInt8] {
         switch type {
         case .full: bytes

@@ -106,6 +106,12 @@ enum FuzzTargets {
             for path in config.sectionPaths { _ = config.value("port", in: path) }
             _ = (config.isVersion24, config.value("protocols"), config.value("ssl_cert"))
         },
+        // DANE: TLSA RDATA as a DNS answer carries it.
+        "tlsa-rdata": { input in
+            if let record = TLSARecord(rdata: Array(input)) {
+                _ = record.zoneLine(host: "mail.example.net", port: 25)
+            }
+        },
         // The exporter: its module file and the request targets Prometheus sends.
         "exporter-config": { input in
             _ = try? ExporterConfiguration.parse(text(input), path: "exporter.yml", readFile: { _ in SecureBytes(Array("secret".utf8)) })

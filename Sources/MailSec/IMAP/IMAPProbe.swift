@@ -12,26 +12,12 @@ public enum IMAPProbe {
 
     static let maximumLineLength = 16_384
 
-    private struct Run {
+    private struct Run: ProbeDialogue {
         var session: ProbeSession
-        var target: ProbeTarget { session.target }
-        var options: ProbeOptions { session.options }
         var tags = IMAPTags()
-
-        mutating func execute() {
-            defer {
-                session.finish(order: IMAPProbe.order, reasons: session.commonSkipReasons())
-                session.connection?.close()
-            }
-            guard let connection = session.connect(maximumLineLength: IMAPProbe.maximumLineLength) else { return }
-            do {
-                try dialogue(connection)
-            } catch let error as MailSecError {
-                session.interrupted(error, greetingStep: "banner", implicitScheme: "imaps")
-            } catch {
-                session.interrupted(MailSecError(.io, "\(error)"), greetingStep: "banner", implicitScheme: "imaps")
-            }
-        }
+        static let order = IMAPProbe.order
+        static let maximumLineLength = IMAPProbe.maximumLineLength
+        static let implicitScheme: String? = "imaps"
 
         mutating func dialogue(_ connection: ClientConnection) throws {
             if target.mode == .implicit {
@@ -84,19 +70,9 @@ public enum IMAPProbe {
                     return
                 }
             }
-            if session.tls != nil {
-                session.report.add(capabilities.contains("STARTTLS")
-                    ? .fail("starttls-after-tls", "STARTTLS is advertised although TLS is already up; clients may fail", remedy: "upgrade or fix the server: it must not offer STARTTLS inside TLS")
-                    : .pass("starttls-after-tls", "STARTTLS is not advertised again inside TLS"))
-            }
+            session.reportUpgradeInsideTLS(advertised: capabilities.contains("STARTTLS"))
             let mechanisms = capabilities.filter { $0.hasPrefix("AUTH=") }.map { String($0.dropFirst(5)) }
-            if mechanisms.isEmpty {
-                let message = "no SASL mechanism (AUTH=) offered\(session.tls != nil ? " after TLS" : "")"
-                session.report.add(options.authUser == nil ? .warn("auth-offered", message, remedy: DovecotAdvice.noMechanism)
-                                                           : .fail("auth-offered", message, remedy: DovecotAdvice.noMechanism))
-            } else {
-                session.report.add(.pass("auth-offered", "AUTHENTICATE \(mechanisms.joined(separator: " "))"))
-            }
+            session.reportMechanisms(mechanisms, command: "AUTHENTICATE", noneOffered: "no SASL mechanism (AUTH=) offered", remedy: DovecotAdvice.noMechanism)
             if let user = options.authUser, let password = options.password, !mechanisms.isEmpty {
                 session.step = "auth"
                 let framing = IMAPFraming(connection: connection, tag: tags.next(), initialResponse: capabilities.contains("SASL-IR"))
@@ -149,7 +125,7 @@ struct IMAPTags {
 /// on the command line when the server allows it, else after an empty `+`;
 /// `+ base64` challenges answered by base64 lines; `*` cancels; the tagged
 /// OK or NO ends it.
-final class IMAPFraming: SASLFraming {
+final class IMAPFraming: Base64LineFraming {
     let connection: ClientConnection
     let tag: String
     let initialResponse: Bool
@@ -188,10 +164,6 @@ final class IMAPFraming: SASLFraming {
             return .failure(shown, temporary: temporary)
         }
         throw MailSecError(.protocolViolation, "more than 1000 responses during AUTHENTICATE")
-    }
-
-    func answer(_ response: SecureBytes) throws {
-        try connection.sendSecret(response.withUnsafeBytes { Base64.encodeSecure($0) })
     }
 
     func cancel() throws {

@@ -69,25 +69,11 @@ public enum POP3Probe {
 
     static let order = IMAPProbe.order
 
-    private struct Run {
+    private struct Run: ProbeDialogue {
         var session: ProbeSession
-        var target: ProbeTarget { session.target }
-        var options: ProbeOptions { session.options }
-
-        mutating func execute() {
-            defer {
-                session.finish(order: POP3Probe.order, reasons: session.commonSkipReasons())
-                session.connection?.close()
-            }
-            guard let connection = session.connect(maximumLineLength: 4096) else { return }
-            do {
-                try dialogue(connection)
-            } catch let error as MailSecError {
-                session.interrupted(error, greetingStep: "banner", implicitScheme: "pop3s")
-            } catch {
-                session.interrupted(MailSecError(.io, "\(error)"), greetingStep: "banner", implicitScheme: "pop3s")
-            }
-        }
+        static let order = POP3Probe.order
+        static let maximumLineLength = 4096
+        static let implicitScheme: String? = "pop3s"
 
         mutating func dialogue(_ connection: ClientConnection) throws {
             if target.mode == .implicit {
@@ -126,19 +112,9 @@ public enum POP3Probe {
                     return
                 }
             }
-            if session.tls != nil {
-                session.report.add(capabilities.contains("STLS")
-                    ? .fail("starttls-after-tls", "STLS is advertised although TLS is already up; clients may fail", remedy: "upgrade or fix the server: it must not offer STLS inside TLS")
-                    : .pass("starttls-after-tls", "STLS is not advertised again inside TLS"))
-            }
+            session.reportUpgradeInsideTLS(advertised: capabilities.contains("STLS"), command: "STLS")
             let mechanisms = Self.mechanisms(capabilities)
-            if mechanisms.isEmpty {
-                let message = "no SASL mechanism offered\(session.tls != nil ? " after TLS" : "")"
-                session.report.add(options.authUser == nil ? .warn("auth-offered", message, remedy: DovecotAdvice.noMechanism)
-                                                           : .fail("auth-offered", message, remedy: DovecotAdvice.noMechanism))
-            } else {
-                session.report.add(.pass("auth-offered", "SASL \(mechanisms.joined(separator: " "))"))
-            }
+            session.reportMechanisms(mechanisms, command: "SASL", noneOffered: "no SASL mechanism offered", remedy: DovecotAdvice.noMechanism)
             if let user = options.authUser, let password = options.password, !mechanisms.isEmpty {
                 session.step = "auth"
                 try session.authenticate(POP3Framing(connection: connection), user: user, password: password, offered: mechanisms,
@@ -172,15 +148,11 @@ public enum POP3Probe {
 
 /// POP3 AUTH (RFC 5034): `AUTH MECH [initial]` (empty as `=`), `+ base64`
 /// challenges answered by base64 lines, `*` to cancel, `+OK` or `-ERR`.
-struct POP3Framing: SASLFraming {
+struct POP3Framing: Base64LineFraming {
     let connection: ClientConnection
 
     func begin(_ mechanism: String, initial: SecureBytes?) throws {
-        if let initial {
-            try connection.sendSecret(initialResponseWireForm(initial), prefix: "AUTH \(mechanism) ")
-        } else {
-            try connection.send("AUTH \(mechanism)")
-        }
+        try sendAUTH(mechanism, initial: initial)
     }
 
     func next() throws -> SASLStep {
@@ -191,10 +163,6 @@ struct POP3Framing: SASLFraming {
         let status = try POP3Status(parsing: line)
         if status.ok { return .success(status.shown) }
         return .failure(status.shown, temporary: ["SYS/TEMP", "IN-USE", "LOGIN-DELAY"].contains(status.code?.uppercased() ?? ""))
-    }
-
-    func answer(_ response: SecureBytes) throws {
-        try connection.sendSecret(response.withUnsafeBytes { Base64.encodeSecure($0) })
     }
 
     func cancel() throws {

@@ -34,6 +34,48 @@ protocol SASLFraming {
     func cancel() throws
 }
 
+/// The part of a probe each protocol writes: its dialogue once connected.
+/// `execute` is the frame every protocol shares around it: connect, run
+/// the dialogue, turn an interruption into the failed check in progress,
+/// give every check not reached its skip, close.
+protocol ProbeDialogue {
+    var session: ProbeSession { get set }
+    /// The check ids in report order.
+    static var order: [String] { get }
+    static var maximumLineLength: Int { get }
+    /// The implicit-TLS scheme to suggest when a STARTTLS port answers TLS.
+    static var implicitScheme: String? { get }
+    /// Why each check not reached was skipped.
+    var skipReasons: [String: String] { get }
+    mutating func dialogue(_ connection: ClientConnection) throws
+}
+
+/// Ends a dialogue early after a check has already recorded why.
+struct ProbeStop: Error {}
+
+extension ProbeDialogue {
+    var target: ProbeTarget { session.target }
+    var options: ProbeOptions { session.options }
+    var skipReasons: [String: String] { session.commonSkipReasons() }
+
+    mutating func execute() {
+        defer {
+            session.finish(order: Self.order, reasons: skipReasons)
+            session.connection?.close()
+        }
+        guard let connection = session.connect(maximumLineLength: Self.maximumLineLength) else { return }
+        do {
+            try dialogue(connection)
+        } catch is ProbeStop {
+            return
+        } catch let error as MailSecError {
+            session.interrupted(error, greetingStep: "banner", implicitScheme: Self.implicitScheme)
+        } catch {
+            session.interrupted(MailSecError(.io, "\(error)"), greetingStep: "banner", implicitScheme: Self.implicitScheme)
+        }
+    }
+}
+
 /// The state and the steps every protocol's probe shares: connecting,
 /// TLS and the certificate checks on what the server sent, logging in
 /// through SASL, and turning an interrupted dialogue into a failed check.
@@ -305,6 +347,29 @@ struct ProbeSession {
         report.findings.sort { (order.firstIndex(of: $0.id) ?? 99) < (order.firstIndex(of: $1.id) ?? 99) }
     }
 
+    // MARK: Findings every protocol words the same way
+
+    /// `starttls-after-tls`, once TLS is up: `command` (STARTTLS, STLS) must not be offered again.
+    mutating func reportUpgradeInsideTLS(advertised: Bool, command: String = "STARTTLS",
+                                         remedy: String? = nil, forbiddenBy rule: String? = nil) {
+        guard tls != nil else { return }
+        report.add(advertised
+            ? .fail("starttls-after-tls", "\(command) is advertised although TLS is already up\(rule.map { " (\($0) forbids it)" } ?? ""); clients may fail",
+                    remedy: remedy ?? "upgrade or fix the server: it must not offer \(command) inside TLS")
+            : .pass("starttls-after-tls", "\(command) is not advertised again inside TLS"))
+    }
+
+    /// `auth-offered`: the mechanisms, listed as `command` does (AUTH, SASL,
+    /// AUTHENTICATE); none is a warning, or a failure when a login was asked for.
+    mutating func reportMechanisms(_ mechanisms: [String], command: String, noneOffered: String, remedy: String) {
+        if mechanisms.isEmpty {
+            let message = "\(noneOffered)\(tls != nil ? " after TLS" : "")"
+            report.add(options.authUser == nil ? .warn("auth-offered", message, remedy: remedy) : .fail("auth-offered", message, remedy: remedy))
+        } else {
+            report.add(.pass("auth-offered", "\(command) \(mechanisms.joined(separator: " "))"))
+        }
+    }
+
     /// The skip reasons every protocol shares.
     func commonSkipReasons() -> [String: String] {
         [
@@ -312,6 +377,27 @@ struct ProbeSession {
             "auth": options.authUser == nil ? "not asked (--auth-user)" : "not reached",
             "starttls-after-tls": tls == nil ? "no TLS" : "not reached",
         ]
+    }
+}
+
+/// SASL over a line protocol that answers challenges with one base64 line:
+/// SMTP (RFC 4954), POP3 (RFC 5034) and IMAP (RFC 9051).
+protocol Base64LineFraming: SASLFraming {
+    var connection: ClientConnection { get }
+}
+
+extension Base64LineFraming {
+    func answer(_ response: SecureBytes) throws {
+        try connection.sendSecret(response.withUnsafeBytes { Base64.encodeSecure($0) })
+    }
+
+    /// `AUTH MECH [initial]`, as SMTP and POP3 begin.
+    func sendAUTH(_ mechanism: String, initial: SecureBytes?) throws {
+        if let initial {
+            try connection.sendSecret(initialResponseWireForm(initial), prefix: "AUTH \(mechanism) ")
+        } else {
+            try connection.send("AUTH \(mechanism)")
+        }
     }
 }
 

@@ -19,31 +19,16 @@ public enum SMTPProbe {
             certificateSettings: "smtpd_tls_cert_file and smtpd_tls_key_file (or smtpd_tls_chain_files)")
     }
 
-    /// Ends the dialogue early after a check has already recorded why.
-    private struct Stop: Error {}
-
-    private struct Run {
+    private struct Run: ProbeDialogue {
         var session: ProbeSession
-        var target: ProbeTarget { session.target }
-        var options: ProbeOptions { session.options }
+        static let order = SMTPProbe.order
+        static let maximumLineLength = SMTPReplyParser.maximumLineLength
+        static let implicitScheme: String? = "smtps"
 
-        mutating func execute() {
-            defer {
-                var reasons = session.commonSkipReasons()
-                reasons["relay-denied"] = options.checkRelay ? "not reached" : "not asked (--check-relay)"
-                session.finish(order: SMTPProbe.order, reasons: reasons)
-                session.connection?.close()
-            }
-            guard let connection = session.connect(maximumLineLength: SMTPReplyParser.maximumLineLength) else { return }
-            do {
-                try dialogue(connection)
-            } catch is Stop {
-                return
-            } catch let error as MailSecError {
-                session.interrupted(error, greetingStep: "banner", implicitScheme: "smtps")
-            } catch {
-                session.interrupted(MailSecError(.io, "\(error)"), greetingStep: "banner", implicitScheme: "smtps")
-            }
+        var skipReasons: [String: String] {
+            var reasons = session.commonSkipReasons()
+            reasons["relay-denied"] = options.checkRelay ? "not reached" : "not asked (--check-relay)"
+            return reasons
         }
 
         mutating func dialogue(_ connection: ClientConnection) throws {
@@ -90,22 +75,12 @@ public enum SMTPProbe {
                                              remedy: "set smtpd_tls_security_level = may with smtpd_tls_cert_file and smtpd_tls_key_file"))
                 }
             }
-            if session.tls != nil {
-                if extensions.contains(where: { $0.uppercased() == "STARTTLS" }) {
-                    session.report.add(.fail("starttls-after-tls", "STARTTLS is advertised although TLS is already up (RFC 3207 4.2 forbids it); clients may fail",
-                                             remedy: target.mode == .implicit ? "this service needs -o smtpd_tls_wrappermode=yes, and Postfix then stops advertising STARTTLS by itself" : "upgrade or fix the server: it must not offer STARTTLS twice"))
-                } else {
-                    session.report.add(.pass("starttls-after-tls", "STARTTLS is not advertised again inside TLS"))
-                }
-            }
+            session.reportUpgradeInsideTLS(advertised: extensions.contains(where: { $0.uppercased() == "STARTTLS" }),
+                                           remedy: target.mode == .implicit ? "this service needs -o smtpd_tls_wrappermode=yes, and Postfix then stops advertising STARTTLS by itself" : "upgrade or fix the server: it must not offer STARTTLS twice",
+                                           forbiddenBy: "RFC 3207 4.2")
             let mechanisms = Self.authMechanisms(extensions)
-            if mechanisms.isEmpty {
-                let message = "no AUTH offered\(session.tls != nil ? " after TLS" : "")"
-                let remedy = "set -o smtpd_sasl_auth_enable=yes on this service in master.cf, and smtpd_sasl_type/smtpd_sasl_path (e.g. dovecot, private/auth)"
-                session.report.add(options.authUser == nil ? .warn("auth-offered", message, remedy: remedy) : .fail("auth-offered", message, remedy: remedy))
-            } else {
-                session.report.add(.pass("auth-offered", "AUTH \(mechanisms.joined(separator: " "))"))
-            }
+            session.reportMechanisms(mechanisms, command: "AUTH", noneOffered: "no AUTH offered",
+                                     remedy: "set -o smtpd_sasl_auth_enable=yes on this service in master.cf, and smtpd_sasl_type/smtpd_sasl_path (e.g. dovecot, private/auth)")
             if options.checkRelay {
                 session.step = "relay-denied"
                 try relayCheck(connection)
@@ -129,13 +104,13 @@ public enum SMTPProbe {
                 try ProbeOptions.validateEHLO(options.ehloName)
             } catch let error as MailSecError {
                 session.report.add(.fail("ehlo", "not sent: \(error.message)", remedy: error.remedy))
-                throw Stop()
+                throw ProbeStop()
             }
             try connection.send("EHLO \(options.ehloName)")
             let reply = try connection.readSMTPReply()
             guard reply.code == 250 else {
                 session.report.add(.fail("ehlo", "EHLO was answered with \(reply.firstLine)", remedy: "see the mail log for why the server refuses EHLO \(options.ehloName)"))
-                throw Stop()
+                throw ProbeStop()
             }
             let extensions = Array(reply.lines.dropFirst())
             session.report.add(.pass("ehlo", "\(reply.lines.first ?? ""): \(extensions.joined(separator: ", "))"))
@@ -176,15 +151,11 @@ public enum SMTPProbe {
 
 /// SMTP AUTH (RFC 4954): `AUTH MECH [initial]`, `334 challenge` lines answered
 /// with one base64 line each, `*` to cancel, 235 for success.
-struct SMTPFraming: SASLFraming {
+struct SMTPFraming: Base64LineFraming {
     let connection: ClientConnection
 
     func begin(_ mechanism: String, initial: SecureBytes?) throws {
-        if let initial {
-            try connection.sendSecret(initialResponseWireForm(initial), prefix: "AUTH \(mechanism) ")
-        } else {
-            try connection.send("AUTH \(mechanism)")
-        }
+        try sendAUTH(mechanism, initial: initial)
     }
 
     func next() throws -> SASLStep {
@@ -195,10 +166,6 @@ struct SMTPFraming: SASLFraming {
         case 454, 432: return .failure(reply.firstLine, temporary: true)
         default: return .failure(reply.firstLine, temporary: false)
         }
-    }
-
-    func answer(_ response: SecureBytes) throws {
-        try connection.sendSecret(response.withUnsafeBytes { Base64.encodeSecure($0) })
     }
 
     func cancel() throws {

@@ -158,25 +158,12 @@ public enum SieveProbe {
 
     static let order = IMAPProbe.order
 
-    private struct Run {
+    private struct Run: ProbeDialogue {
         var session: ProbeSession
-        var target: ProbeTarget { session.target }
-        var options: ProbeOptions { session.options }
-
-        mutating func execute() {
-            defer {
-                session.finish(order: SieveProbe.order, reasons: session.commonSkipReasons())
-                session.connection?.close()
-            }
-            guard let connection = session.connect(maximumLineLength: 16_384) else { return }
-            do {
-                try dialogue(connection)
-            } catch let error as MailSecError {
-                session.interrupted(error, greetingStep: "banner", implicitScheme: nil)
-            } catch {
-                session.interrupted(MailSecError(.io, "\(error)"), greetingStep: "banner", implicitScheme: nil)
-            }
-        }
+        static let order = SieveProbe.order
+        static let maximumLineLength = 16_384
+        /// ManageSieve has no implicit-TLS port to suggest.
+        static let implicitScheme: String? = nil
 
         mutating func dialogue(_ connection: ClientConnection) throws {
             if target.mode == .implicit {
@@ -217,19 +204,9 @@ public enum SieveProbe {
                     return
                 }
             }
-            if session.tls != nil {
-                session.report.add(capabilities.contains(where: { $0.name == "STARTTLS" })
-                    ? .fail("starttls-after-tls", "STARTTLS is advertised although TLS is already up; clients may fail", remedy: "upgrade or fix the server: it must not offer STARTTLS inside TLS")
-                    : .pass("starttls-after-tls", "STARTTLS is not advertised again inside TLS"))
-            }
+            session.reportUpgradeInsideTLS(advertised: capabilities.contains(where: { $0.name == "STARTTLS" }))
             let mechanisms = Self.mechanisms(capabilities)
-            if mechanisms.isEmpty {
-                let message = "no SASL mechanism offered\(session.tls != nil ? " after TLS" : "")"
-                session.report.add(options.authUser == nil ? .warn("auth-offered", message, remedy: DovecotAdvice.noMechanism)
-                                                           : .fail("auth-offered", message, remedy: DovecotAdvice.noMechanism))
-            } else {
-                session.report.add(.pass("auth-offered", "SASL \(mechanisms.joined(separator: " "))"))
-            }
+            session.reportMechanisms(mechanisms, command: "SASL", noneOffered: "no SASL mechanism offered", remedy: DovecotAdvice.noMechanism)
             if let user = options.authUser, let password = options.password, !mechanisms.isEmpty {
                 session.step = "auth"
                 try session.authenticate(SieveFraming(connection: connection), user: user, password: password, offered: mechanisms,

@@ -1,3 +1,5 @@
+import MailSec
+
 /// A request target such as `/probe?target=smtps%3A%2F%2Fmail.example.com&module=login`,
 /// split into its path and decoded parameters.
 ///
@@ -39,10 +41,9 @@ public struct HTTPQuery: Sendable, Equatable {
         }
     }
 
-    /// A name or value for a one-line error message: printable, bounded.
+    /// A name or value for a one-line error message: quoted, escaped, bounded.
     static func shown(_ text: String) -> String {
-        let printable = String(String.UnicodeScalarView(text.unicodeScalars.prefix(80).map { $0.value < 0x20 || $0.value == 0x7f ? "?" : $0 }))
-        return "\"" + printable + (text.unicodeScalars.count > 80 ? "…" : "") + "\""
+        TextSanitizer.quoted(text.prefix(80)) + (text.count > 80 ? "…" : "")
     }
 
     private static func decode(_ bytes: ArraySlice<UInt8>, plusIsSpace: Bool) -> String? {

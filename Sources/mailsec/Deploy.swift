@@ -179,7 +179,7 @@ struct DeployJSON: Encodable {
     init(_ result: DeployResult) {
         ok = result.ok
         fingerprint = result.fingerprint
-        timingsMs = Dictionary(result.timings.map { ($0.phase, Double($0.duration.components.seconds) * 1000 + Double($0.duration.components.attoseconds) / 1e15) },
+        timingsMs = Dictionary(result.timings.map { ($0.phase, $0.duration.milliseconds) },
                                uniquingKeysWith: { $0 + $1 })
         checks = result.report.findings
         endpoints = result.endpoints.map {

@@ -86,14 +86,7 @@ public enum CertificateVerifier {
                                  remedy: "store it unencrypted, readable by root only:\n(umask 077; openssl pkey -in \(ShellQuoting.quote(keyPath)) -out \(ShellQuoting.quote(keyPath + ".new"))) && mv \(ShellQuoting.quote(keyPath + ".new")) \(ShellQuoting.quote(keyPath))"))
             } else {
                 do {
-                    key = try keyContents.withUnsafeBytes { bytes in
-                        let blocks = try PEMDocument.blocks(in: bytes, source: keyPath)
-                        if blocks.isEmpty { return try PrivateKey(der: bytes, source: keyPath) }
-                        guard let block = blocks.first(where: \.isPrivateKey) else {
-                            throw MailSecError(.invalidInput, "\(keyPath) holds no private key (found \(blocks.map(\.label).joined(separator: ", ")))")
-                        }
-                        return try PrivateKey(pem: UnsafeRawBufferPointer(rebasing: bytes[block.range]), source: keyPath)
-                    }
+                    key = try keyContents.withUnsafeBytes { try PrivateKey.first(in: $0, source: keyPath) }
                     report.add(.pass("key-readable", "\(keyPath): \(key!.keyDescription) private key, not encrypted"))
                 } catch let error as MailSecError {
                     report.add(.fail("key-readable", error.message,

@@ -79,12 +79,7 @@ public struct TLSAPlan: Sendable {
         try SecureFileSystem.read(path, kind: kind).withUnsafeBytes { Array($0) }
     }
 
-    /// A private key in PEM or DER; an encrypted one cannot be used unattended.
     static func loadKey(_ path: String) throws -> PrivateKey {
-        let bytes = try SecureFileSystem.read(path, kind: "a private key file")
-        // DER is an ASN.1 SEQUENCE (0x30); anything else is read as PEM.
-        return try bytes.withUnsafeBytes { buffer in
-            buffer.first == 0x30 ? try PrivateKey(der: buffer, source: path) : try PrivateKey(pem: buffer, source: path)
-        }
+        try SecureFileSystem.read(path, kind: "a private key file").withUnsafeBytes { try PrivateKey.first(in: $0, source: path) }
     }
 }

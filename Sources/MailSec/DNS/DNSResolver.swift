@@ -121,14 +121,13 @@ public final class DNSResolver: @unchecked Sendable {
             }
             let descriptor = ub_fd(context)
             while !pending.done {
-                let remaining = Int(deadline.remaining.milliseconds)
-                guard remaining > 0 else {
+                guard !deadline.hasPassed else {
                     // The callback will not run for a cancelled query: release its box here.
                     if ub_cancel(context, id) == 0 { Unmanaged<Pending>.fromOpaque(argument).release() }
                     throw MailSecError(.timeout, "no DNS answer for \(name) in time")
                 }
                 var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&poller, 1, Int32(min(remaining, 1_000)))
+                let ready = poll(&poller, 1, deadline.pollMilliseconds)
                 if ready < 0 && errno != EINTR { throw MailSecError(.io, "waiting for libunbound: \(String(cString: strerror(errno)))") }
                 if ready > 0 { try check(ub_process(context), "libunbound failed") }
             }

@@ -110,11 +110,3 @@ public struct PrometheusText: Sendable {
         return String(value)
     }
 }
-
-extension String {
-    fileprivate func replacingOccurrences(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        for character in self { if character == target { out += replacement } else { out.append(character) } }
-        return out
-    }
-}

@@ -191,6 +191,17 @@ public final class PrivateKey: @unchecked Sendable {
         return PrivateKey(taking: key)
     }
 
+    /// The key in a key file: DER, or the first private-key PEM block (so a
+    /// combined key-and-chain file, as smtpd_tls_chain_files takes, is fine).
+    public static func first(in bytes: UnsafeRawBufferPointer, source: String) throws -> PrivateKey {
+        let blocks = try PEMDocument.blocks(in: bytes, source: source)
+        if blocks.isEmpty { return try PrivateKey(der: bytes, source: source) }
+        guard let block = blocks.first(where: \.isPrivateKey) else {
+            throw MailSecError(.invalidInput, "\(source) holds no private key (found \(blocks.map(\.label).joined(separator: ", ")))")
+        }
+        return try PrivateKey(pem: UnsafeRawBufferPointer(rebasing: bytes[block.range]), source: source)
+    }
+
     /// Reads a PEM private key (PKCS#8, traditional RSA/EC, encrypted or not).
     /// An encrypted key without `passphrase` throws `.passphrase`.
     public convenience init(pem: UnsafeRawBufferPointer, passphrase: SecureBytes? = nil, source: String = "key") throws {

@@ -89,52 +89,8 @@ final class AuditFixture {
     }
 
     func writeDovecot(certificate: String, key: String) throws {
-        let conf = """
-        base_dir = \(directory.file("dovecot/base"))
-        state_dir = \(directory.file("dovecot/state"))
-        log_path = \(directory.file("dovecot/dovecot.log"))
-        protocols = imap pop3 sieve
-        listen = 127.0.0.1
-        ssl = yes
-        ssl_cert = <\(certificate)
-        ssl_key = <\(key)
-        default_login_user = dovenull
-        default_internal_user = dovecot
-        first_valid_uid = 100
-        mail_location = maildir:\(directory.file("dovecot/mail"))/%u
-        passdb {
-          driver = static
-          args = nopassword=y
-        }
-        userdb {
-          driver = static
-          args = uid=dovecot gid=dovecot home=\(directory.file("dovecot/mail"))/%u
-        }
-        service imap-login {
-          inet_listener imap {
-            port = \(imap)
-          }
-          inet_listener imaps {
-            port = \(imaps)
-            ssl = yes
-          }
-        }
-        service pop3-login {
-          inet_listener pop3 {
-            port = \(pop3)
-          }
-          inet_listener pop3s {
-            port = \(pop3s)
-            ssl = yes
-          }
-        }
-        service managesieve-login {
-          inet_listener sieve {
-            port = \(sieve)
-          }
-        }
-
-        """
+        let conf = DovecotMailFixture.configuration(directory: directory.file("dovecot"), certificate: certificate, key: key,
+                                                    ports: (imap, imaps, pop3, pop3s, sieve), passdb: "driver = static\n  args = nopassword=y")
         try conf.write(toFile: dovecotConfig, atomically: true, encoding: .utf8)
     }
 

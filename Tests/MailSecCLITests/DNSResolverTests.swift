@@ -67,9 +67,13 @@ import Testing
         options.forwarder = "127.0.0.1@\(UInt16(bigEndian: address.sin_port))"
         options.trustAnchorFiles = []
         let resolver = try DNSResolver(options)
-        let started = ContinuousClock.now
-        #expect(throws: MailSecError.self) { try resolver.query("mail.example.net", type: DNSType.a, deadline: .after(.milliseconds(700))) }
-        #expect(ContinuousClock.now - started < .seconds(5), "the deadline, not libunbound's own retries, ended it")
+        // Our deadline ends it (a timeout), not libunbound's own retries (which end in a server failure).
+        do {
+            let answer = try resolver.query("mail.example.net", type: DNSType.a, deadline: .after(.milliseconds(700)))
+            Issue.record("a silent resolver answered: \(answer)")
+        } catch let error as MailSecError {
+            #expect(error.code == .timeout, "\(error.code): \(error.message)")
+        }
     }
 
     @Test func unusableTLSARecordsAreSkipped() {

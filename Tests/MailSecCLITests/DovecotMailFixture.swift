@@ -39,7 +39,37 @@ final class DovecotMailFixture: Sendable {
         guard made.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: made.stderr]) }
         try "alice:{PLAIN}alice-pass::::::\n".write(toFile: directory + "/users", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: directory + "/mail", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
-        let conf = """
+        let conf = Self.configuration(directory: directory, certificate: certificate, key: key,
+                                      ports: (imap, imaps, pop3, pop3s, sieve), passdb: "driver = passwd-file\n  args = \(directory)/users", extra: """
+        auth_mechanisms = plain login cram-md5 scram-sha-256
+        service auth {
+          unix_listener auth-client {
+            mode = 0666
+          }
+        }
+        remote 127.0.0.3 {
+          disable_plaintext_auth = no
+        }
+        """)
+        try conf.write(toFile: config, atomically: true, encoding: .utf8)
+        let status = spawnDaemon("/usr/sbin/dovecot", ["-c", config])
+        guard status == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "dovecot -c \(config) exited \(status); see \(directory)/dovecot.log"])
+        }
+        for port in ports { try PostfixFixture.waitForListener(port) }
+    }
+
+    /// Every target the fixture serves, by scheme.
+    /// The dovecot.conf of a private IMAP, POP3 and ManageSieve server on
+    /// loopback, its state under `directory`; `passdb` and `extra` are what
+    /// one fixture's server has that another's has not.
+    static func configuration(directory: String, certificate: String, key: String,
+                              ports: (imap: UInt16, imaps: UInt16, pop3: UInt16, pop3s: UInt16, sieve: UInt16),
+                              passdb: String, extra: String = "") -> String {
+        func listener(_ name: String, _ port: UInt16, ssl: Bool = false) -> String {
+            "  inet_listener \(name) {\n    port = \(port)\n" + (ssl ? "    ssl = yes\n" : "") + "  }\n"
+        }
+        return """
         base_dir = \(directory)/base
         state_dir = \(directory)/state
         log_path = \(directory)/dovecot.log
@@ -52,57 +82,24 @@ final class DovecotMailFixture: Sendable {
         default_internal_user = dovecot
         first_valid_uid = 100
         mail_location = maildir:\(directory)/mail/%u
-        auth_mechanisms = plain login cram-md5 scram-sha-256
         passdb {
-          driver = passwd-file
-          args = \(directory)/users
+          \(passdb)
         }
         userdb {
           driver = static
           args = uid=dovecot gid=dovecot home=\(directory)/mail/%u
         }
         service imap-login {
-          inet_listener imap {
-            port = \(imap)
-          }
-          inet_listener imaps {
-            port = \(imaps)
-            ssl = yes
-          }
-        }
+        \(listener("imap", ports.imap))\(listener("imaps", ports.imaps, ssl: true))}
         service pop3-login {
-          inet_listener pop3 {
-            port = \(pop3)
-          }
-          inet_listener pop3s {
-            port = \(pop3s)
-            ssl = yes
-          }
-        }
+        \(listener("pop3", ports.pop3))\(listener("pop3s", ports.pop3s, ssl: true))}
         service managesieve-login {
-          inet_listener sieve {
-            port = \(sieve)
-          }
-        }
-        service auth {
-          unix_listener auth-client {
-            mode = 0666
-          }
-        }
-        remote 127.0.0.3 {
-          disable_plaintext_auth = no
-        }
+        \(listener("sieve", ports.sieve))}
+        \(extra)
 
         """
-        try conf.write(toFile: config, atomically: true, encoding: .utf8)
-        let status = spawnDaemon("/usr/sbin/dovecot", ["-c", config])
-        guard status == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "dovecot -c \(config) exited \(status); see \(directory)/dovecot.log"])
-        }
-        for port in ports { try PostfixFixture.waitForListener(port) }
     }
 
-    /// Every target the fixture serves, by scheme.
     var targets: [(scheme: String, port: UInt16)] {
         [("imap", imap), ("imaps", imaps), ("pop3", pop3), ("pop3s", pop3s), ("sieve", sieve)]
     }

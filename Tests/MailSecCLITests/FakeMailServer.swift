@@ -22,25 +22,7 @@ final class FakeMailServer {
     let port: UInt16
     private let process: SpawnedProcess
 
-    private static let script = #"""
-    import socket, sys, threading, time
-    mode, port = sys.argv[1], int(sys.argv[2])
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
-    listener.listen(16)
-
-    def lines(conn):
-        data = b""
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            data += chunk
-            while b"\n" in data:
-                line, data = data.split(b"\n", 1)
-                yield line.strip()
-
+    private static let script = FakeServerPython.prelude + #"""
     def serve(conn):
         try:
             if mode == "imap-no-starttls":
@@ -102,11 +84,7 @@ final class FakeMailServer {
                 time.sleep(5)
         finally:
             conn.close()
-
-    while True:
-        client, _ = listener.accept()
-        threading.Thread(target=serve, args=(client,), daemon=True).start()
-    """#
+    """# + FakeServerPython.serveForever
 
     init(_ behaviour: Behaviour) throws {
         port = try PostfixFixture.freePorts(1)[0]

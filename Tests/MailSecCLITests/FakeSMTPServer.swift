@@ -4,6 +4,38 @@ import Testing
 /// A misbehaving SMTP server in a few lines of Python, only for what Postfix
 /// will not do: STARTTLS inside TLS, no banner, an endless line, garbage
 /// instead of TLS, a close mid-handshake. Serves connections until released.
+/// What every fake server's Python shares: the listener on 127.0.0.1 at
+/// argv[2] (argv[1] is the behaviour), a line reader, and a thread per
+/// connection running the `serve(conn)` the script defines between them.
+enum FakeServerPython {
+    static let prelude = #"""
+    import socket, ssl, struct, sys, threading, time
+    mode, port = sys.argv[1], int(sys.argv[2])
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(16)
+
+    def lines(conn):
+        data = b""
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+            while b"\n" in data:
+                line, data = data.split(b"\n", 1)
+                yield line.strip()
+
+    """# + "\n"
+
+    static let serveForever = "\n" + #"""
+    while True:
+        client, _ = listener.accept()
+        threading.Thread(target=serve, args=(client,), daemon=True).start()
+    """#
+}
+
 final class FakeSMTPServer {
     enum Behaviour: String {
         case starttlsAfterTLS = "starttls-after-tls"
@@ -28,24 +60,8 @@ final class FakeSMTPServer {
     let port: UInt16
     private let process: SpawnedProcess
 
-    private static let script = #"""
-    import socket, ssl, struct, sys, time, threading
-    mode, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
-    listener.listen(16)
-
-    def lines(conn):
-        data = b""
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            data += chunk
-            while b"\n" in data:
-                line, data = data.split(b"\n", 1)
-                yield line.strip()
+    private static let script = FakeServerPython.prelude + #"""
+    cert, key = sys.argv[3], sys.argv[4]
 
     def serve(conn):
         try:
@@ -112,11 +128,7 @@ final class FakeSMTPServer {
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         finally:
             conn.close()
-
-    while True:
-        client, _ = listener.accept()
-        threading.Thread(target=serve, args=(client,), daemon=True).start()
-    """#
+    """# + FakeServerPython.serveForever
 
     init(_ behaviour: Behaviour) throws {
         port = try PostfixFixture.freePorts(1)[0]

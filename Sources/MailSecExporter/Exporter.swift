@@ -100,7 +100,7 @@ public final class Exporter: Sendable {
         }
     }
 
-    /// Stops admitting probes; those admitted still run. Returns how many are left.
+    /// Stops admitting probes; those admitted still run (see `probesOutstanding`).
     public func beginShutdown() {
         state.withLock { $0.shuttingDown = true }
     }

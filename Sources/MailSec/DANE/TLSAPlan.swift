@@ -63,7 +63,7 @@ public struct TLSAPlan: Sendable {
             for path in nextKeys {
                 guard selector == .publicKey else {
                     throw MailSecError(.invalidInput, "a next key has no certificate yet, so only a selector 1 record can be published for it",
-                                       remedy: "use --selector 1 (3 1 1)")
+                                       remedy: "publish it with selector 1 (3 1 1)")
                 }
                 let record = try TLSARecord(usage: usage, matchingType: matchingType, key: try Self.loadKey(path))
                 guard !entries.contains(where: { $0.record == record }) else {

@@ -44,8 +44,6 @@ public struct DNSAnswer: Sendable, Equatable {
 /// DNS record types MailSec asks for.
 public enum DNSType {
     public static let a: UInt16 = 1
-    public static let mx: UInt16 = 15
-    public static let aaaa: UInt16 = 28
     public static let tlsa: UInt16 = 52
 }
 

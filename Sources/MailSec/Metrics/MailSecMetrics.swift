@@ -29,17 +29,21 @@ public enum MailSecMetrics {
 
     /// Success, duration and one `mailsec_check_status` series per check.
     public static func outcome(_ report: Report, duration: Duration?, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
-        text.add("mailsec_probe_success", report.ok ? 1 : 0, labels: labels, help: "1 when no check failed, else 0.")
-        if let duration {
-            text.add("mailsec_probe_duration_seconds", duration.seconds, labels: labels, help: "How long the checks took, in seconds.")
-        }
+        success(report.ok, duration: duration, labels: labels, into: &text)
         checks(report, labels: labels, into: &text)
     }
 
     /// What a run that could not check anything (a missing file, a bad
     /// configuration) exports: failure, and no check series.
     public static func couldNotRun(labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
-        text.add("mailsec_probe_success", 0, labels: labels, help: "1 when no check failed, else 0.")
+        success(false, duration: nil, labels: labels, into: &text)
+    }
+
+    private static func success(_ ok: Bool, duration: Duration?, labels: PrometheusText.Labels, into text: inout PrometheusText) {
+        text.add("mailsec_probe_success", ok ? 1 : 0, labels: labels, help: "1 when no check failed, else 0.")
+        if let duration {
+            text.add("mailsec_probe_duration_seconds", duration.seconds, labels: labels, help: "How long the checks took, in seconds.")
+        }
     }
 
     /// One series per check id, carrying the worst status that id reported.
@@ -79,8 +83,8 @@ public enum MailSecMetrics {
     /// An audit: the server-wide checks, then per listener its checks and the
     /// served certificate, labelled by service, address, port and server name.
     public static func audit(_ result: AuditResult, duration: Duration, into text: inout PrometheusText) {
-        text.add("mailsec_probe_success", result.ok ? 1 : 0, help: "1 when no check failed, else 0.")
-        text.add("mailsec_probe_duration_seconds", duration.seconds, help: "How long the checks took, in seconds.")
+        // Success covers the listeners too, not only the server-wide checks.
+        success(result.ok, duration: duration, labels: [], into: &text)
         checks(result.report, into: &text)
         for audited in result.endpoints {
             let endpoint = audited.endpoint

@@ -6,7 +6,7 @@
 /// Samples of one metric stay together under one HELP and TYPE, in the order
 /// the metric first appeared, as the format requires.
 public struct PrometheusText: Sendable {
-    public enum Kind: String, Sendable { case gauge, counter, untyped }
+    public enum Kind: String, Sendable { case gauge, counter }
 
     public typealias Labels = [(name: String, value: String)]
 
@@ -40,20 +40,6 @@ public struct PrometheusText: Sendable {
         line += " " + Self.format(value)
         families[position].samples.append(line)
     }
-
-    /// Appends everything another writer holds (its families merge into ours).
-    public mutating func append(_ other: PrometheusText) {
-        for family in other.families {
-            if let known = index[family.name] {
-                families[known].samples += family.samples
-            } else {
-                index[family.name] = families.count
-                families.append(family)
-            }
-        }
-    }
-
-    public var isEmpty: Bool { families.isEmpty }
 
     /// The exposition, ending in a newline as the format requires.
     public var text: String {

@@ -16,7 +16,7 @@ final class AuditFixture {
     var privkey: String { directory.file("certs/privkey.pem") }
     var root: String { pki.path("root") }
     /// The arguments that point audit at this server.
-    var arguments: [String] { ["--postfix-dir", postfix, "--dovecot-config", dovecotConfig, "--ca-file", root, "--host", "mail.example.com", "--timeout", "5"] }
+    var arguments: [String] { ["--postfix-dir", postfix, "--dovecot-config", dovecotConfig, "--ca-file", root, "--host", "mail.example.com", "--timeout", "20"] }
 
     /// The certificates the CA makes: the current leaf, its renewal, the SNI leaf and a placeholder.
     static let specs: [PKIFactory.Spec] = {

@@ -309,7 +309,7 @@ func urlEncoded(_ text: String) -> String {
         let directory = try TemporaryDirectory()
         let file = directory.file("mail.prom")
         let dead = try PostfixFixture.freePorts(1)[0]
-        let result = try mailsec("probe", "--timeout", "5", "--ca-file", postfix.certificate, "--verify-host", "mail.example.com",
+        let result = try mailsec("probe", "--timeout", "20", "--ca-file", postfix.certificate, "--verify-host", "mail.example.com",
                                  "--prometheus-file", file, "smtps://127.0.0.1:\(postfix.smtps)", "smtps://127.0.0.1:\(dead)")
         #expect(result.status == 1, "one target is down")
         #expect(result.stdout.contains("connect"), "the usual text still goes to stdout")
@@ -321,7 +321,7 @@ func urlEncoded(_ text: String) -> String {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["mail.prom"], "no temporary file left")
 
         // --prometheus prints the same series instead of text.
-        let printed = try mailsec("probe", "--timeout", "5", "--ca-file", postfix.certificate, "--verify-host", "mail.example.com",
+        let printed = try mailsec("probe", "--timeout", "20", "--ca-file", postfix.certificate, "--verify-host", "mail.example.com",
                                   "--prometheus", "smtps://127.0.0.1:\(postfix.smtps)")
         #expect(printed.status == 0)
         #expect(try ExporterProcess.promtool(printed.stdout).status == 0)

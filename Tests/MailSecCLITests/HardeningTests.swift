@@ -161,7 +161,7 @@ extension HardeningTests {
             ("certificate-chain", ["--ca-file", VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com"]),
         ]
         for (failing, trust) in cases {
-            let result = try mailsec(arguments: ["probe", "--json", "--transcript", "--timeout", "5", "--auth-user", "alice", "--mech", "PLAIN"] + trust + [target],
+            let result = try mailsec(arguments: ["probe", "--json", "--transcript", "--timeout", "20", "--auth-user", "alice", "--mech", "PLAIN"] + trust + [target],
                                      input: "alice-pass\n")
             #expect(result.status == 1)
             let json = try #require((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]])
@@ -175,7 +175,7 @@ extension HardeningTests {
             #expect(!transcript.contains { $0.hasPrefix("C: AUTH") }, "no AUTH command was sent: \(transcript)")
         }
         // Explicitly asked for: it logs in, and says it was unsafe.
-        let insecure = try mailsec(arguments: ["probe", "--json", "--timeout", "5", "--auth-user", "alice", "--insecure-auth"] + cases[0].1 + [target],
+        let insecure = try mailsec(arguments: ["probe", "--json", "--timeout", "20", "--auth-user", "alice", "--insecure-auth"] + cases[0].1 + [target],
                                    input: "alice-pass\n")
         let json = try #require((try? JSONSerialization.jsonObject(with: Data(insecure.stdout.utf8))) as? [[String: Any]])
         let auth = ((json.first?["checks"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == "auth" }
@@ -192,7 +192,7 @@ extension HardeningTests {
             #expect(result.stderr.contains("EHLO") || result.stderr.contains("--ehlo"), "\(result.stderr)")
         }
         for good in ["client.example.com", "[192.0.2.1]", "[IPv6:2001:db8::1]"] {
-            let result = try mailsec("probe", "--json", "--timeout", "5", "--ca-file", postfix.certificate, "--verify-host", "mail.example.com",
+            let result = try mailsec("probe", "--json", "--timeout", "20", "--ca-file", postfix.certificate, "--verify-host", "mail.example.com",
                                      "--ehlo", good, "smtps://127.0.0.1:\(postfix.smtps)")
             #expect(result.status == 0, "\(good): \(result.stdout)")
         }

@@ -22,7 +22,7 @@ import Testing
 
     /// Runs probe --json; returns the exit code, each target's statuses by id, and the documents.
     func probe(_ arguments: [String], password: String? = nil, source: String = "127.0.0.2") throws -> (Int32, [[String: String]], [[String: Any]], RunResult) {
-        let result = try mailsec(arguments: ["probe", "--json", "--timeout", "5", "--source", source] + arguments, input: password.map { $0 + "\n" })
+        let result = try mailsec(arguments: ["probe", "--json", "--timeout", "20", "--source", source] + arguments, input: password.map { $0 + "\n" })
         let array = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]] ?? []
         let statuses = array.map { target in
             Dictionary(((target["checks"] as? [[String: Any]]) ?? []).map { ($0["id"] as! String, $0["status"] as! String) }, uniquingKeysWith: { $1 })

@@ -6,7 +6,7 @@ import Testing
     let postfix = PostfixFixture.shared
 
     func run(port: UInt16, password: String = "alice-pass") throws -> (status: Int32, worst: [String: String], json: [String: Any], result: RunResult) {
-        try preflight(["--postfix-dir", postfix.config, "--port", String(port), "--ca-file", postfix.certificate, "--timeout", "5",
+        try preflight(["--postfix-dir", postfix.config, "--port", String(port), "--ca-file", postfix.certificate, "--timeout", "20",
                        "--probe", "--auth-user", "alice"], input: password + "\n")
     }
 

@@ -7,7 +7,7 @@ import Testing
 
     /// Runs a probe with --json; returns the exit code and each target's statuses by id.
     func probe(_ arguments: [String], password: String? = nil) throws -> (Int32, [[String: String]], [[String: Any]], RunResult) {
-        let result = try mailsec(arguments: ["probe", "--json", "--timeout", "5"] + arguments, input: password.map { $0 + "\n" })
+        let result = try mailsec(arguments: ["probe", "--json", "--timeout", "20"] + arguments, input: password.map { $0 + "\n" })
         let array = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]] ?? []
         let statuses = array.map { target in
             Dictionary(((target["checks"] as? [[String: Any]]) ?? []).map { ($0["id"] as! String, $0["status"] as! String) }, uniquingKeysWith: { $1 })

@@ -11,8 +11,9 @@ struct Probe: ParsableCommand {
         imaps://HOST[:993], imap://HOST[:143] (STARTTLS required), pop3s://HOST[:995], \
         pop3://HOST[:110] (STLS required), sieve://HOST[:4190] (STARTTLS required); or HOST:PORT, \
         where 465, 993, 143, 995, 110 and 4190 pick their protocol and any other port is SMTP with \
-        STARTTLS. Check ids: connect, tls-handshake, certificate-hostname, certificate-chain, \
-        certificate-expiry, banner, auth-before-tls, starttls-after-tls, auth-offered, auth; SMTP adds \
+        STARTTLS. --mx DOMAIN probes the domain's MX hosts on port 25 as a sending server does. \
+        Check ids: connect, tls-handshake, certificate-hostname, certificate-chain, \
+        certificate-expiry, with --dane dane-mx, dane-tlsa, dane-match and dane-rollover, banner, auth-before-tls, starttls-after-tls, auth-offered, auth; SMTP adds \
         ehlo and relay-denied, the others capabilities. The password comes from stdin, \
         --password-file or a prompt, and is never sent in clear text or over a session whose \
         certificate did not verify (unless --insecure-auth).
@@ -22,11 +23,24 @@ struct Probe: ParsableCommand {
           mailsec probe --auth-user alice --check-relay smtps://mail.example.com submission://mail.example.com < pw
           mailsec probe --source 192.0.2.10 imap://mail.example.com sieve://mail.example.com
           mailsec probe --nagios --warn-days 21 mail.example.com:993
+          mailsec probe --dane --mx example.com
+          mailsec probe --dane --resolver 127.0.0.1@5353 --trust-anchor example.com.ds smtp://mail.example.com
         """
     )
 
     @Argument(help: "Targets to probe.")
-    var targets: [String]
+    var targets: [String] = []
+
+    @Option(help: ArgumentHelp("Probe the MX hosts of this mail domain (repeatable), on --port.", valueName: "domain"))
+    var mx: [String] = []
+
+    @Option(help: ArgumentHelp("The port of the MX hosts found with --mx.", valueName: "port"))
+    var port: UInt16 = 25
+
+    @Flag(help: "Check the TLSA records of each target with DNSSEC validation, and match them with OpenSSL's DANE verifier, as Postfix does (RFC 7672).")
+    var dane = false
+
+    @OptionGroup var dns: DNSOptions
 
     @Option(help: ArgumentHelp("implicit, starttls or plain, for every target (default: from the scheme or port).", valueName: "mode"))
     var mode: String?
@@ -84,6 +98,12 @@ struct Probe: ParsableCommand {
     @OptionGroup var metrics: PrometheusOutputOptions
 
     func validate() throws {
+        if targets.isEmpty && mx.isEmpty { throw ValidationError("give a target to probe, or --mx DOMAIN") }
+        guard port > 0 else { throw ValidationError("--port must be between 1 and 65535") }
+        for domain in mx {
+            do { _ = try Hostname.normalize(domain.hasSuffix(".") ? String(domain.dropLast()) : domain, field: "--mx") }
+            catch let error as MailSecError { throw ValidationError(error.message) }
+        }
         if json && nagios { throw ValidationError("give --json or --nagios, not both") }
         try metrics.validate(against: [("--json", json), ("--nagios", nagios), ("--transcript", transcript)])
         if let mode, ProbeTarget.Mode(rawValue: mode) == nil { throw ValidationError("--mode must be implicit, starttls or plain") }
@@ -113,6 +133,11 @@ struct Probe: ParsableCommand {
             options.source = source
             options.allowUnverifiedAuth = insecureAuth
             options.warnDays = warnDays
+            options.dane = dane
+            if dane || !mx.isEmpty || dns.resolver != nil { options.dns = try dns.resolverOptions() }
+            for domain in mx {
+                parsed += try MXDiscovery.lookUp(domain, dns: options.dns, deadline: .after(.seconds(timeout))).targets(port: port)
+            }
             if let authUser {
                 options.authUser = authUser
                 options.password = try secret.read(argument: nil, for: authUser)

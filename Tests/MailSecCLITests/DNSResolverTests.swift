@@ -87,4 +87,15 @@ import Testing
         #expect(TLSARecord(rdata: [3, 1]) == nil && TLSARecord(rdata: []) == nil)
         #expect(TLSARecord(rdata: [3, 0, 0, 0x30])?.data == [0x30])
     }
+
+    @Test func mxRecordsAreReadStrictly() {
+        func name(_ labels: [String]) -> [UInt8] { labels.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) } + [0] }
+        #expect(MXRecord(rdata: [0, 10] + name(["Mail", "Example", "NET"])) == MXRecord(preference: 10, exchange: "mail.example.net"))
+        #expect(MXRecord(rdata: [0, 0, 0])?.isNullMX == true, "RFC 7505's 0 .")
+        #expect(MXRecord(rdata: [0, 10, 0xc0, 0x0c]) == nil, "a compression pointer")
+        #expect(MXRecord(rdata: [0, 10, 4] + Array("mail".utf8)) == nil, "a name without its end")
+        #expect(MXRecord(rdata: [0, 10] + name(["mail"]) + [1]) == nil, "bytes after the name")
+        #expect(MXRecord(rdata: [0, 10] + name(["ma il"])) == nil, "a label no host name has")
+        #expect(MXRecord(rdata: [0, 10] + name(Array(repeating: String(repeating: "a", count: 63), count: 4))) == nil, "a name over 255 bytes")
+    }
 }

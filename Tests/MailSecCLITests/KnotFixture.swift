@@ -2,19 +2,26 @@ import Foundation
 import Glibc
 import Testing
 
-/// A real Knot DNS on a free loopback port serving `example.net` signed
-/// (dnssec-signing: on, keys made in the temporary directory) and
-/// `example.org` unsigned. `example.net`'s DS records are the trust anchor.
+/// A real Knot DNS on a free loopback port serving `signed` (example.net
+/// unless told) signed (dnssec-signing: on, keys made in the temporary
+/// directory) and `unsigned` (example.org) unsigned, both with the same
+/// records. The signed zone's DS records are the trust anchor.
 /// (Not `test.`: unbound answers that locally, RFC 6761.)
 final class KnotFixture {
     let directory: TemporaryDirectory
     let port: UInt16
     let process: SpawnedProcess
     var config: String { directory.file("knot.conf") }
-    var trustAnchor: String { directory.file("example.net.ds") }
+    let signed: String
+    let unsigned: String
+    var trustAnchor: String { directory.file(signed + ".ds") }
     var resolver: String { "127.0.0.1@\(port)" }
+    /// The arguments that send a command's lookups here.
+    var arguments: [String] { ["--resolver", resolver, "--trust-anchor", trustAnchor] }
 
-    init(records: String) throws {
+    init(records: String, signed: String = "example.net", unsigned: String = "example.org") throws {
+        self.signed = signed
+        self.unsigned = unsigned
         directory = try TemporaryDirectory()
         port = try PostfixFixture.freePorts(1)[0]
         for sub in ["zones", "db"] { try FileManager.default.createDirectory(atPath: directory.file(sub), withIntermediateDirectories: true) }
@@ -35,21 +42,22 @@ final class KnotFixture {
             zonefile-load: difference-no-serial
             journal-content: all
         zone:
-          - domain: example.net
+          - domain: \(signed)
             dnssec-signing: on
-          - domain: example.org
+          - domain: \(unsigned)
         """
         let config = directory.file("knot.conf")
         try conf.write(toFile: config, atomically: true, encoding: .utf8)
-        try Self.zone(records, origin: "example.net").write(toFile: directory.file("zones/example.net.zone"), atomically: true, encoding: .utf8)
-        try Self.zone(records, origin: "example.org").write(toFile: directory.file("zones/example.org.zone"), atomically: true, encoding: .utf8)
+        for zone in [signed, unsigned] {
+            try Self.zone(records, origin: zone).write(toFile: directory.file("zones/\(zone).zone"), atomically: true, encoding: .utf8)
+        }
         process = try SpawnedProcess("/bin/sh", ["-c", "exec /usr/sbin/knotd -c \"$0\" 2>\"$0.log\"", directory.file("knot.conf")], capture: false)
         // The zone is signed (and its keys made) once knotd has loaded it.
         var ds = ""
         for _ in 0..<100 {
-            let keys = try run("/usr/sbin/keymgr", ["-c", config, "example.net", "ds"])
+            let keys = try run("/usr/sbin/keymgr", ["-c", config, signed, "ds"])
             if keys.status == 0, keys.stdout.contains(" DS "),
-               try run("/usr/bin/kdig", ["@127.0.0.1", "-p", String(port), "+short", "+dnssec", "SOA", "example.net"]).stdout.split(separator: "\n").count >= 2 {   // the SOA and its RRSIG
+               try run("/usr/bin/kdig", ["@127.0.0.1", "-p", String(port), "+short", "+dnssec", "SOA", signed]).stdout.split(separator: "\n").count >= 2 {   // the SOA and its RRSIG
                 ds = keys.stdout
                 break
             }
@@ -57,9 +65,9 @@ final class KnotFixture {
         }
         guard !ds.isEmpty else {
             let log = (try? String(contentsOfFile: config + ".log", encoding: .utf8)) ?? ""
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "knotd did not sign example.net: \(log)"])
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "knotd did not sign \(signed): \(log)"])
         }
-        try ds.write(toFile: directory.file("example.net.ds"), atomically: true, encoding: .utf8)
+        try ds.write(toFile: trustAnchor, atomically: true, encoding: .utf8)
     }
 
     static func zone(_ records: String, origin: String) -> String {

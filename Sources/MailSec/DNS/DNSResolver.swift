@@ -44,6 +44,8 @@ public struct DNSAnswer: Sendable, Equatable {
 /// DNS record types MailSec asks for.
 public enum DNSType {
     public static let a: UInt16 = 1
+    public static let mx: UInt16 = 15
+    public static let aaaa: UInt16 = 28
     public static let tlsa: UInt16 = 52
 }
 
@@ -57,9 +59,14 @@ public final class DNSResolver: @unchecked Sendable {
     /// whoever calls it, so callers take turns.
     private let turn = Mutex(())
 
+    /// Where libunbound writes its own messages once the context works: nowhere,
+    /// since every failure reaches the caller as a typed error instead.
+    private let quiet: UnsafeMutablePointer<FILE>?
+
     public init(_ options: DNSResolverOptions = DNSResolverOptions()) throws {
         guard let context = ub_ctx_create() else { throw MailSecError(.io, "libunbound could not create a resolver context") }
         self.context = context
+        quiet = fopen("/dev/null", "w")
         try check(ub_ctx_async(context, 1), "cannot run libunbound's lookups on a thread")
         // A resolver on loopback (a local unbound, a test server) is the common case.
         try check(ub_ctx_set_option(context, "do-not-query-localhost:", "no"), "cannot allow a resolver on loopback")
@@ -78,10 +85,38 @@ public final class DNSResolver: @unchecked Sendable {
                 try check(ub_ctx_add_ta_file(context, file), "\(file) holds no DS or DNSKEY record libunbound accepts")
             }
         }
+        try start(anchors: options.trustAnchorFiles)
+    }
+
+    /// libunbound reads the anchor files only when its first lookup starts
+    /// the validator. Start it here, with `localhost.` (answered inside
+    /// libunbound, RFC 6761: no packet leaves), so that a malformed anchor
+    /// is an error now, with libunbound's FILE:LINE, not a failed lookup later.
+    private func start(anchors: [String]) throws {
+        var buffer: UnsafeMutablePointer<CChar>?
+        var size = 0
+        let messages = open_memstream(&buffer, &size)
+        if let messages { _ = ub_ctx_debugout(context, messages) }
+        var result: UnsafeMutablePointer<ub_result>?
+        let code = ub_resolve(context, "localhost.", Int32(DNSType.a), 1, &result)
+        if let result { ub_resolve_free(result) }
+        _ = ub_ctx_debugout(context, quiet.map { UnsafeMutableRawPointer($0) })
+        if let messages { fclose(messages) }
+        let said = buffer.map { String(cString: $0) } ?? ""
+        free(buffer)
+        guard code == 0 else {
+            // "error: parse error in FILE:LINE:COLUMN : reason" is the line worth showing.
+            let reason = said.split(separator: "\n").first { $0.contains("error") }
+                .map { String($0[($0.firstRange(of: "error: ")?.upperBound ?? $0.startIndex)...]) }
+            let shown = reason ?? ub_strerror(code).map { String(cString: $0) } ?? "error \(code)"
+            throw MailSecError(.invalidInput, "the DNSSEC validator cannot start: \(shown)",
+                               remedy: anchors.isEmpty ? nil : "a trust anchor file holds DS or DNSKEY records in zone-file form, e.g. the output of `keymgr ZONE ds` or `dig DNSKEY ZONE`")
+        }
     }
 
     deinit {
         ub_ctx_delete(context)
+        if let quiet { fclose(quiet) }
     }
 
     private func check(_ code: Int32, _ message: String) throws {
@@ -135,6 +170,24 @@ public final class DNSResolver: @unchecked Sendable {
             }
             return answer
         }
+    }
+
+    /// The IPv4 then IPv6 addresses of `host`, and whether both answers were secure.
+    public func addresses(of host: String, deadline: Deadline) throws -> (addresses: [String], secure: Bool) {
+        var addresses: [String] = []
+        var secure = true
+        for type in [DNSType.a, DNSType.aaaa] {
+            let answer = try query(host, type: type, deadline: deadline)
+            if case .bogus(let why) = answer.security {
+                throw MailSecError(.hostNotFound, "the address records of \(host) fail DNSSEC validation: \(why)")
+            }
+            secure = secure && answer.security == .secure
+            addresses += answer.records.compactMap(DNSAddress.text)
+        }
+        guard !addresses.isEmpty else {
+            throw MailSecError(.hostNotFound, "cannot resolve \(host): no A or AAAA record", remedy: "check the host name, or its records in DNS")
+        }
+        return (addresses, secure)
     }
 
     private static func answer(from result: ub_result) -> DNSAnswer {

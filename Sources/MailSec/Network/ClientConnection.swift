@@ -53,14 +53,15 @@ final class ClientConnection {
     /// Whether the server has sent anything at all: silence and a stalled reply are different faults.
     var receivedAnything: Bool { reader.totalReceived > 0 }
 
-    /// Starts TLS on the connection (implicit TLS, or after STARTTLS was accepted).
-    func startTLS(serverName: String?) throws -> (TLSDetails, [Certificate]) {
-        let session = try TLSStream(over: socket, serverName: serverName)
+    /// Starts TLS on the connection (implicit TLS, or after STARTTLS was
+    /// accepted); with `dane`, OpenSSL matches the chain against its records.
+    func startTLS(serverName: String?, dane: DANEExpectation? = nil) throws -> (TLSDetails, [Certificate], DANEOutcome?) {
+        let session = try TLSStream(over: socket, serverName: serverName, dane: dane)
         try reader.replaceStream(session)
         let details = try session.handshake(deadline: deadline)
         tls = session
         transcript.event("TLS handshake: \(details.version), \(details.cipher)")
-        return (details, session.peerChain())
+        return (details, session.peerChain(), dane == nil ? nil : session.daneOutcome())
     }
 
     /// Sends one command line; `shown` is what the transcript records instead (masking).

@@ -42,6 +42,11 @@ final class TLSClientContext: @unchecked Sendable {
             _ = mailsec_SSL_CTX_set_min_proto_version(context, TLS1_VERSION)
             SSL_CTX_set_security_level(context, 0)
             SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+            // Lets a session match TLSA records (SSL_dane_enable); sessions without them are unchanged.
+            guard SSL_CTX_dane_enable(context) > 0 else {
+                SSL_CTX_free(context)
+                throw MailSecError.openSSL("cannot enable DANE on the TLS context")
+            }
             let shared = TLSClientContext(context)
             made = shared
             return shared
@@ -54,12 +59,30 @@ final class TLSClientContext: @unchecked Sendable {
     }
 }
 
+/// The TLSA records a handshake is to be matched against with OpenSSL's
+/// DANE verifier (RFC 7671, 7672), as Postfix does it.
+struct DANEExpectation: Sendable {
+    /// Usable records only (DANE-TA and DANE-EE).
+    var records: [TLSARecord]
+    /// The TLSA base domain first, then any other name a DANE-TA-issued
+    /// certificate may carry (the domain an MX was found for).
+    var referenceNames: [String]
+}
+
+/// What OpenSSL's DANE verification made of the chain the server sent.
+struct DANEOutcome: Sendable {
+    /// The record that matched and the depth of the certificate it matched (0: the leaf).
+    var matched: (record: TLSARecord, depth: Int)?
+    /// OpenSSL's reason when none did.
+    var failure: String?
+}
+
 final class TLSStream: ByteStream {
     private let ssl: OpaquePointer
     private let socket: Socket
     var peerName: String { socket.peerName }
 
-    init(over socket: Socket, serverName: String?) throws {
+    init(over socket: Socket, serverName: String?, dane: DANEExpectation? = nil) throws {
         OpenSSLErrorQueue.clear()
         let context = try TLSClientContext.shared()
         guard let ssl = context.makeSession() else { throw MailSecError.openSSL("cannot create a TLS session") }
@@ -76,6 +99,39 @@ final class TLSStream: ByteStream {
         if let serverName, IPAddress.normalize(serverName) == nil {
             _ = mailsec_SSL_set_tlsext_host_name(ssl, serverName)
         }
+        if let dane { try expect(dane) }
+    }
+
+    private func expect(_ dane: DANEExpectation) throws {
+        guard SSL_dane_enable(ssl, dane.referenceNames.first) > 0 else { throw MailSecError.openSSL("cannot enable DANE on the TLS session") }
+        // RFC 7672 section 3.1.1: a DANE-EE match stands for itself; names (and dates) do not apply.
+        _ = SSL_dane_set_flags(ssl, UInt(DANE_FLAG_NO_DANE_EE_NAMECHECKS))
+        for name in dane.referenceNames.dropFirst() { _ = SSL_add1_host(ssl, name) }
+        for record in dane.records {
+            // 0 means OpenSSL finds the record unusable, as a sender would: it is skipped.
+            let added = record.data.withUnsafeBufferPointer {
+                SSL_dane_tlsa_add(ssl, record.usage.rawValue, record.selector.rawValue, record.matchingType.rawValue, $0.baseAddress, $0.count)
+            }
+            if added < 0 { throw MailSecError.openSSL("cannot add the TLSA record \(record) to the TLS session") }
+        }
+        OpenSSLErrorQueue.clear()
+    }
+
+    /// After the handshake: whether a TLSA record matched, by OpenSSL's verifier.
+    func daneOutcome() -> DANEOutcome {
+        let depth = SSL_get0_dane_authority(ssl, nil, nil)
+        if depth >= 0 {
+            var usage: UInt8 = 0, selector: UInt8 = 0, matchingType: UInt8 = 0
+            var data: UnsafePointer<UInt8>?
+            var length = 0
+            if SSL_get0_dane_tlsa(ssl, &usage, &selector, &matchingType, &data, &length) >= 0, let data,
+               let record = TLSARecord(rdata: [usage, selector, matchingType] + Array(UnsafeBufferPointer(start: data, count: length))) {
+                return DANEOutcome(matched: (record, Int(depth)))
+            }
+        }
+        let result = SSL_get_verify_result(ssl)
+        let reason = X509_verify_cert_error_string(result).map { String(cString: $0) } ?? "verification error \(result)"
+        return DANEOutcome(failure: result == X509_V_OK ? "no TLSA record matched" : reason)
     }
 
     deinit {

@@ -21,10 +21,19 @@ public struct ProbeOptions: Sendable {
     public var source: String?
     /// Log in even when the certificate did not verify (the password may go to whoever is in the middle).
     public var allowUnverifiedAuth = false
+    /// Check the target's TLSA records as a DANE sender does (RFC 7672):
+    /// dane-tlsa, dane-match and dane-rollover.
+    public var dane = false
+    /// Where DANE's lookups go and the anchors they are validated from. With
+    /// a forwarder, every lookup of the probe goes there, the target's addresses too.
+    public var dns = DNSResolverOptions()
 
     public init() {}
 
     var effectiveOverallTimeout: Duration { overallTimeout ?? timeout * 3 }
+
+    /// Whether the target's addresses come from libunbound rather than getaddrinfo.
+    var resolvesThroughForwarder: Bool { dns.forwarder != nil }
 
     /// An EHLO argument must be a domain or an address literal: anything else,
     /// a CR or LF above all, would let the caller inject SMTP commands.

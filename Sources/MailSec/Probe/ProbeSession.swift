@@ -93,12 +93,19 @@ struct ProbeSession {
     var step = "connect"
     /// Why the certificate cannot be trusted, when it cannot: no password is sent then.
     var unverified: String?
+    /// The address connected to (the target's host, or what the resolver gave for it).
+    var address: String
+    /// The TLSA RRset, when DANE was asked for and the lookup answered.
+    var dane: DANELookup?
+    /// What OpenSSL matches the handshake against; nil without usable records.
+    var daneExpectation: DANEExpectation?
     let overallDeadline: Deadline
 
     init(target: ProbeTarget, options: ProbeOptions, advice: ServerAdvice) {
         self.target = target
         self.options = options
         self.advice = advice
+        address = target.host
         overallDeadline = .after(options.effectiveOverallTimeout)
     }
 
@@ -108,31 +115,84 @@ struct ProbeSession {
 
     // MARK: Connecting
 
-    /// Connects; records `connect`. Nil when it failed.
+    /// Connects; records `connect` (and, with DANE, the DNS checks made
+    /// before it: `dane-mx`, `dane-tlsa`). Nil when it failed.
     mutating func connect(maximumLineLength: Int) -> ClientConnection? {
-        let started = ContinuousClock.now
-        do {
-            let made = try ClientConnection(host: target.host, port: target.port, source: options.source, timeout: options.timeout,
-                                            overallDeadline: overallDeadline, maximumLineLength: maximumLineLength,
-                                            transcript: transcript, peerName: "the server")
-            connection = made
-            transcript.event("connected to \(target.host):\(target.port)")
-            report.add(.pass("connect", "connected to \(target.host):\(target.port) in \(Int((ContinuousClock.now - started).milliseconds)) ms"))
-            return made
-        } catch let error as MailSecError {
-            let port = target.port
-            switch error.code {
-            case .connectionRefused:
-                report.add(.fail("connect", error.message, remedy: advice.notListening))
-            case .timeout:
-                report.add(.fail("connect", error.message, remedy: "no answer: a firewall dropping packets? Open the port, e.g. firewall-cmd --permanent --add-port=\(port)/tcp && firewall-cmd --reload"))
-            default:
-                report.add(.fail("connect", error.message, remedy: error.remedy))
+        if let origin = target.mxOrigin { report.add(origin.finding(host: target.host)) }
+        var resolver: DNSResolver?
+        if options.dane || options.resolvesThroughForwarder {
+            do {
+                resolver = try DNSResolver(options.dns)
+            } catch let error as MailSecError {
+                report.add(.fail(options.dane ? DANECheckID.tlsa : "connect", error.message, remedy: error.remedy))
+                if options.resolvesThroughForwarder { return nil }
+            } catch {
+                return nil
             }
-        } catch {
-            report.add(.fail("connect", "\(error)"))
+        }
+        if options.dane, let resolver { lookUpTLSA(resolver) }
+        var hosts = [target.host]
+        if options.resolvesThroughForwarder, IPAddress.normalize(target.host) == nil, let resolver {
+            step = "connect"
+            do {
+                hosts = try resolver.addresses(of: target.host, deadline: Deadline.after(options.timeout).capped(by: overallDeadline)).addresses
+            } catch let error as MailSecError {
+                report.add(.fail("connect", error.message, remedy: error.remedy))
+                return nil
+            } catch {
+                return nil
+            }
+        }
+        let started = ContinuousClock.now
+        var failure: MailSecError?
+        for host in hosts {
+            do {
+                let made = try ClientConnection(host: host, port: target.port, source: options.source, timeout: options.timeout,
+                                                overallDeadline: overallDeadline, maximumLineLength: maximumLineLength,
+                                                transcript: transcript, peerName: "the server")
+                connection = made
+                address = host
+                let shown = host == target.host ? "\(host):\(target.port)" : "\(target.host) (\(host)):\(target.port)"
+                transcript.event("connected to \(shown)")
+                report.add(.pass("connect", "connected to \(shown) in \(Int((ContinuousClock.now - started).milliseconds)) ms"))
+                return made
+            } catch let error as MailSecError {
+                failure = error
+            } catch {
+                failure = MailSecError(.io, "\(error)")
+            }
+        }
+        guard let error = failure else { return nil }
+        let port = target.port
+        switch error.code {
+        case .connectionRefused:
+            report.add(.fail("connect", error.message, remedy: advice.notListening))
+        case .timeout:
+            report.add(.fail("connect", error.message, remedy: "no answer: a firewall dropping packets? Open the port, e.g. firewall-cmd --permanent --add-port=\(port)/tcp && firewall-cmd --reload"))
+        default:
+            report.add(.fail("connect", error.message, remedy: error.remedy))
         }
         return nil
+    }
+
+    /// `dane-tlsa`: the target's TLSA RRset, looked up before connecting
+    /// (OpenSSL needs the records before the handshake, as a sender does).
+    private mutating func lookUpTLSA(_ resolver: DNSResolver) {
+        do {
+            let lookup = try DANELookup(host: target.host, port: target.port, resolver: resolver,
+                                        deadline: Deadline.after(options.timeout).capped(by: overallDeadline))
+            report.add(lookup.finding)
+            dane = lookup
+            var names = [target.host]
+            if let verifyHost = options.verifyHost { names.append(verifyHost) }
+            if let domain = target.mxOrigin?.domain { names.append(domain) }
+            daneExpectation = lookup.expectation(referenceNames: names)
+        } catch let error as MailSecError {
+            report.add(.fail(DANECheckID.tlsa, "cannot look up \(TLSARecord.ownerName(host: target.host, port: target.port)): \(error.message)",
+                             remedy: "check that the resolver answers and validates (\(options.dns.forwarder ?? "/etc/resolv.conf"))"))
+        } catch {
+            report.add(.fail(DANECheckID.tlsa, "\(error)"))
+        }
     }
 
     // MARK: TLS and the certificate
@@ -144,8 +204,9 @@ struct ProbeSession {
     mutating func startTLS(_ connection: ClientConnection, greeting: ((String) -> Bool)? = nil) throws -> Bool {
         let details: TLSDetails
         let chain: [Certificate]
+        let daneOutcome: DANEOutcome?
         do {
-            (details, chain) = try connection.startTLS(serverName: options.serverName ?? target.host)
+            (details, chain, daneOutcome) = try connection.startTLS(serverName: options.serverName ?? target.host, dane: daneExpectation)
         } catch let error as MailSecError {
             if let greeting, let clearText = clearTextLine(), greeting(clearText) {
                 report.add(.fail("tls-handshake", "the server speaks clear text on this implicit-TLS port: \(TextSanitizer.quoted(clearText))",
@@ -160,6 +221,10 @@ struct ProbeSession {
         let message = "\(details.version), \(details.cipher), in \(Int(details.handshakeMilliseconds)) ms"
         report.add(old ? .warn("tls-handshake", "\(message): below TLS 1.2", remedy: advice.oldProtocol) : .pass("tls-handshake", message))
         checkCertificate(chain)
+        if let dane, let daneOutcome {
+            report.add(dane.matchFinding(daneOutcome, chain: chain, host: target.host, port: target.port))
+            report.add(dane.rolloverFinding(chain: chain, matched: daneOutcome.matched != nil))
+        }
         return true
     }
 
@@ -219,7 +284,7 @@ struct ProbeSession {
     /// The first line a fresh plain connection to the target sends within a short wait.
     func clearTextLine() -> String? {
         let wait = min(options.timeout, .seconds(3))
-        guard let socket = try? Socket.connect(to: .inet(host: target.host, port: target.port), source: options.source,
+        guard let socket = try? Socket.connect(to: .inet(host: address, port: target.port), source: options.source,
                                                deadline: .after(wait), peerName: "the server") else { return nil }
         let reader = LineReader(stream: socket, maximumLineLength: 4096)
         guard let line = try? reader.readLine(deadline: .after(wait)) else { return nil }
@@ -230,7 +295,7 @@ struct ProbeSession {
     /// that stays silent in clear text shows that it waits for TLS.
     func answersTLS() -> Bool {
         let wait = min(options.timeout, .seconds(3))
-        guard let socket = try? Socket.connect(to: .inet(host: target.host, port: target.port), source: options.source,
+        guard let socket = try? Socket.connect(to: .inet(host: address, port: target.port), source: options.source,
                                                deadline: .after(wait), peerName: "the server"),
               let session = try? TLSStream(over: socket, serverName: options.serverName ?? target.host) else { return false }
         defer { session.shutdown() }
@@ -339,7 +404,15 @@ struct ProbeSession {
 
     /// Every id gets a finding, in `order`: what was not reached is skipped,
     /// with the reason `reasons` gives or "not reached".
-    mutating func finish(order: [String], reasons: [String: String]) {
+    mutating func finish(order protocolOrder: [String], reasons: [String: String]) {
+        var order = protocolOrder
+        if options.dane || target.mxOrigin != nil {
+            order.insert(contentsOf: DANECheckID.all, at: (order.firstIndex(of: "certificate-expiry") ?? order.count - 1) + 1)
+        }
+        if daneExpectation != nil, tls == nil, !report.findings.contains(where: { $0.id == DANECheckID.match }) {
+            report.add(.fail(DANECheckID.match, "no TLS session to match the TLSA records against: a sender that applies DANE defers mail to this server",
+                             remedy: "offer TLS (STARTTLS) with the certificate the records pin"))
+        }
         let done = Set(report.findings.map(\.id))
         for id in order where !done.contains(id) {
             report.add(.skip(id, reasons[id] ?? "not reached"))
@@ -376,7 +449,16 @@ struct ProbeSession {
             "auth-before-tls": target.mode == .starttls ? "not reached" : "not applicable: TLS from the first byte",
             "auth": options.authUser == nil ? "not asked (--auth-user)" : "not reached",
             "starttls-after-tls": tls == nil ? "no TLS" : "not reached",
+            DANECheckID.mx: "not found through MX records",
+            DANECheckID.match: daneSkipReason,
+            DANECheckID.rollover: daneSkipReason,
         ]
+    }
+
+    private var daneSkipReason: String {
+        guard let dane else { return options.dane ? "no TLSA records were looked up" : "not asked" }
+        if dane.answer.records.isEmpty { return "DANE is not in use for this service" }
+        return dane.usable.isEmpty ? "no usable TLSA record" : (tls == nil ? "no TLS" : "not reached")
     }
 }
 

@@ -23,6 +23,8 @@ public struct ProbeTarget: Sendable, Equatable, CustomStringConvertible {
     public var mode: Mode
     /// STARTTLS must be offered (submission, imap, pop3, sieve), rather than merely used when offered (smtp on 25).
     public var requireTLS: Bool
+    /// Set when MX discovery found the target: the probe reports the MX answer (`dane-mx`).
+    public var mxOrigin: MXOrigin?
 
     public init(mailProtocol: MailProtocol = .smtp, host: String, port: UInt16, mode: Mode, requireTLS: Bool = true) {
         self.mailProtocol = mailProtocol

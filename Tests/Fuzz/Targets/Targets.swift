@@ -112,6 +112,12 @@ enum FuzzTargets {
                 _ = record.zoneLine(host: "mail.example.net", port: 25)
             }
         },
+        // MX RDATA (preference and an uncompressed name), as libunbound hands it over.
+        "mx-rdata": { input in
+            if let record = MXRecord(rdata: Array(input)) {
+                _ = (record.isNullMX, record.exchange.utf8.count)
+            }
+        },
         // The exporter: its module file and the request targets Prometheus sends.
         "exporter-config": { input in
             _ = try? ExporterConfiguration.parse(text(input), path: "exporter.yml", readFile: { _ in SecureBytes(Array("secret".utf8)) })

@@ -1,0 +1,36 @@
+import ArgumentParser
+import MailSec
+
+/// Where DANE's DNS lookups go: `--resolver` and `--trust-anchor`, shared by
+/// every command that looks up TLSA or MX records.
+struct DNSOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Send every DNS lookup of the command to this server, ADDR or ADDR@PORT (default: the nameservers of /etc/resolv.conf).",
+                               valueName: "addr"))
+    var resolver: String?
+
+    @Option(name: .customLong("trust-anchor"),
+            help: ArgumentHelp("Validate from the DS or DNSKEY records (zone-file form) in FILE instead of the root's (repeatable; for private zones and tests).",
+                               valueName: "file"))
+    var trustAnchor: [String] = []
+
+    func validate() throws {
+        guard let resolver else { return }
+        let parts = resolver.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        guard IPAddress.normalize(String(parts[0])) != nil else {
+            throw ValidationError("--resolver \(TextSanitizer.quoted(resolver)) must be an IP address, optionally @PORT")
+        }
+        if parts.count == 2, UInt16(parts[1]).map({ $0 > 0 }) != true {
+            throw ValidationError("--resolver \(TextSanitizer.quoted(resolver)): the port after @ must be between 1 and 65535")
+        }
+    }
+
+    /// The resolver options; made once here so that an unreadable anchor or a
+    /// bad resolver stops the command before any probe (exit 2).
+    func resolverOptions() throws -> DNSResolverOptions {
+        var options = DNSResolverOptions()
+        options.forwarder = resolver
+        options.trustAnchorFiles = trustAnchor
+        _ = try DNSResolver(options)
+        return options
+    }
+}

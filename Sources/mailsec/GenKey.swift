@@ -52,6 +52,12 @@ struct GenKey: ParsableCommand {
     @Flag(name: .customLong("reuse-key"), help: "Keep the existing key and issue a new certificate for it (renewal: keeps the previous subject and names, --san adds names; the old certificate is kept as a backup).")
     var reuseKey = false
 
+    @Flag(name: .customLong("next-key"), help: "Make only the key that will replace the current one (private/HOSTNAME.next.key) and print the TLSA records of both, to publish before the switch.")
+    var nextKey = false
+
+    @Flag(name: .customLong("promote-next"), help: "Issue the certificate for the next key and make it the current key (the old one is kept as a backup); with --reuse-key's renewal rules.")
+    var promoteNext = false
+
     @OptionGroup(title: "Key encryption") var encryption: EncryptionOptions
     @OptionGroup var placement: PlacementOptions
 
@@ -77,6 +83,16 @@ struct GenKey: ParsableCommand {
         if let keyOut, let certOut, SecureFileSystem.absolute(keyOut) == SecureFileSystem.absolute(certOut) {
             throw ValidationError("--key-out and --cert-out name the same file: the certificate would take the key's place")
         }
+        if nextKey {
+            for (given, flag) in [(csr, "--csr"), (authority != nil, "--ca"), (reuseKey, "--reuse-key"), (promoteNext, "--promote-next"),
+                                  (encryption.encrypt, "--encrypt"), (certOut != nil, "--cert-out"), (!alternativeNames.isEmpty, "--san")] where given {
+                throw ValidationError("--next-key makes only the next key; \(flag) does not apply (it is for the certificate made when the key is promoted)")
+            }
+        }
+        if promoteNext && encryption.encrypt { throw ValidationError("--promote-next keeps the next key as it is; --encrypt does not apply") }
+        if promoteNext && (key.bits != nil || key.curve != nil || key.keyType != .rsa) {
+            throw ValidationError("--promote-next uses the next key already made, so --key-type, --bits and --curve do not apply")
+        }
         if reuseKey && encryption.encrypt { throw ValidationError("--encrypt makes a new key; it cannot be combined with --reuse-key") }
         if reuseKey && (key.bits != nil || key.curve != nil || key.keyType != .rsa) {
             throw ValidationError("--reuse-key keeps the existing key, so --key-type, --bits and --curve do not apply")
@@ -94,8 +110,13 @@ struct GenKey: ParsableCommand {
                 if csr { locations.requestPath = path } else { locations.certificatePath = path }
             }
 
+            if nextKey {
+                try makeNextKey(host: host, locations: locations)
+                return
+            }
+            let renewing = reuseKey || promoteNext
             // A renewal keeps what the previous certificate said unless told otherwise.
-            let previous = reuseKey ? previousCertificate(at: locations.certificatePath) : nil
+            let previous = renewing ? previousCertificate(at: locations.certificatePath) : nil
             var names: [SubjectAlternativeName] = [.dns(host)]
             // Renewal keeps the previous names; --san adds to them.
             let extraNames = (previous?.subjectAlternativeNames ?? []) + (try alternativeNames.map { try SubjectAlternativeName(parsing: $0) })
@@ -111,8 +132,15 @@ struct GenKey: ParsableCommand {
             }
             let profile = CertificateProfile(subject: subjectName, subjectAlternativeNames: names, days: days, role: .server)
 
-            var request = IssuanceRequest(profile: profile, locations: locations,
-                                          key: reuseKey ? .reuseExisting(passphrase: try passphraseIfEncrypted(keyAt: locations.keyPath, file: encryption.passphraseFile, fileOption: "--passphrase-file")) : .generate(key.spec))
+            let source: IssuanceRequest.KeySource
+            if promoteNext {
+                source = .promoteNext(passphrase: try passphraseIfEncrypted(keyAt: locations.nextKeyPath, file: encryption.passphraseFile, fileOption: "--passphrase-file"))
+            } else if reuseKey {
+                source = .reuseExisting(passphrase: try passphraseIfEncrypted(keyAt: locations.keyPath, file: encryption.passphraseFile, fileOption: "--passphrase-file"))
+            } else {
+                source = .generate(key.spec)
+            }
+            var request = IssuanceRequest(profile: profile, locations: locations, key: source)
             request.output = csr ? .signingRequest : .certificate
             request.force = placement.force
             request.keyPassphrase = try encryption.newKeyPassphrase()
@@ -123,7 +151,7 @@ struct GenKey: ParsableCommand {
             if csr && days != 365 {
                 Terminal.printError("mailsec: note: --days does not apply to a CSR; the CA decides the validity")
             }
-            let progress = reuseKey ? nil : KeyGenerationProgress.reporter(for: key.spec, quiet: placement.json)
+            let progress = renewing ? nil : KeyGenerationProgress.reporter(for: key.spec, quiet: placement.json)
             request.progress = progress
             let result = try Issuer.run(request)
             KeyGenerationProgress.finish(progress)
@@ -137,6 +165,45 @@ struct GenKey: ParsableCommand {
         }
     }
 
+    /// `--next-key`: the next key alone, and the records to publish for both keys.
+    private func makeNextKey(host: String, locations: KeyPairLocations) throws {
+        let progress = KeyGenerationProgress.reporter(for: key.spec, quiet: placement.json)
+        let (file, made) = try Issuer.makeNextKey(key.spec, locations: locations, force: placement.force, progress: progress)
+        KeyGenerationProgress.finish(progress)
+        // The current record from the certificate (readable by all), else from the current key.
+        let hasCertificate = FileStatus(path: locations.certificatePath) != nil
+        let hasKey = FileStatus(path: locations.keyPath) != nil
+        let plan = try TLSAPlan(certificate: hasCertificate ? locations.certificatePath : nil, key: !hasCertificate && hasKey ? locations.keyPath : nil,
+                                nextKeys: [file.path], usage: .daneEE, selector: .publicKey, matchingType: .sha256)
+        let records = plan.entries.flatMap { entry in
+            [25, 465].map { TLSAJSON(name: TLSARecord.ownerName(host: host, port: $0), role: entry.role.rawValue, source: entry.source,
+                                     usage: 3, selector: 1, mtype: 1, data: Hex.encode(entry.record.data)) }
+        }
+        let facts = IssuanceSummary.FileFacts(file)
+        if placement.json {
+            try JSONOutput.print(NextKeyJSON(name: host, nextKey: facts, type: made.keyDescription.type, bits: made.keyDescription.bits, tlsa: records))
+            return
+        }
+        let renderer = HumanRenderer()
+        var report = Report()
+        report.add(.pass("key-file", "next key written: \(facts.path)  \(facts.mode ?? "?") \(facts.owner ?? "?")  \(made.keyDescription.type) \(made.keyDescription.curve ?? "\(made.keyDescription.bits) bits")"))
+        if let backup = facts.backup { report.add(.pass("backup", "previous next key kept as \(backup)")) }
+        if !plan.entries.contains(where: { $0.role == .current }) {
+            report.add(.warn("current", "no current certificate or key at \(locations.certificatePath): only the next key's records are shown"))
+        }
+        print(renderer.render(report))
+        print()
+        print(renderer.heading("DANE TLSA records: publish all of them now, beside each other:"))
+        for entry in plan.entries {
+            print("  ; \(entry.role.rawValue), from \(TextSanitizer.escaped(entry.source))")
+            for port in [UInt16(25), 465] { print("  \(entry.record.zoneLine(host: host, port: port))") }
+        }
+        print()
+        print("After twice the records' TTL, switch to the next key:")
+        print("  mailsec genkey --reuse-key --promote-next \(host)\(locations.root == "/" ? "" : " --root \(ShellQuoting.quote(locations.root))")")
+        print("or have your CA certify it and deploy that certificate; then remove the old key's record.")
+    }
+
     /// The certificate being renewed, when there is a readable one.
     private func previousCertificate(at path: String) -> Certificate? {
         guard let bytes = try? SecureFileSystem.read(path).withUnsafeBytes({ Array($0) }) else { return nil }
@@ -147,4 +214,14 @@ struct GenKey: ParsableCommand {
 enum LayoutOption: String, ExpressibleByArgument, CaseIterable {
     case pki, debian
     var value: PKILayout { self == .pki ? .pki : .debian }
+}
+
+struct NextKeyJSON: Encodable {
+    let ok = true
+    let name: String
+    let nextKey: IssuanceSummary.FileFacts
+    let type: String
+    let bits: Int
+    let tlsa: [TLSAJSON]
+    enum CodingKeys: String, CodingKey { case ok, name, nextKey = "next_key", type, bits, tlsa }
 }

@@ -325,4 +325,49 @@ import Testing
         try #require(piped.status == 0)
         #expect(!piped.stderr.contains("Generating"))
     }
+
+    /// A DANE rollover in two steps: the next key beside the current one with
+    /// both records to publish, then the switch, with nothing of the old key lost.
+    @Test func aNextKeyIsMadeBesideTheCurrentOneThenPromoted() throws {
+        let temp = try TemporaryDirectory()
+        #expect(try mailsec("genkey", "--root", temp.path, "--batch", "--key-type", "ec", "mail.example.com").status == 0)
+        let key = temp.file("etc/pki/tls/private/mail.example.com.key")
+        let next = temp.file("etc/pki/tls/private/mail.example.com.next.key")
+        let certificate = temp.file("etc/pki/tls/certs/mail.example.com.crt")
+        let before = try Data(contentsOf: URL(fileURLWithPath: key))
+        let certificateBefore = try Data(contentsOf: URL(fileURLWithPath: certificate))
+
+        let made = try mailsec("genkey", "--root", temp.path, "--key-type", "ec", "--next-key", "--json", "mail.example.com")
+        #expect(made.status == 0, "\(made.stderr)")
+        var info = stat()
+        #expect(stat(next, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: key)) == before && (try Data(contentsOf: URL(fileURLWithPath: certificate))) == certificateBefore,
+                "the current key and certificate are untouched")
+        let records = (try parseJSON(made.stdout)["tlsa"] as? [[String: Any]]) ?? []
+        let current = try DaneProbeTests.spkiSHA256(certificate: certificate)
+        let upcoming = try DaneProbeTests.spkiSHA256(key: next)
+        #expect(Set(records.map { "\($0["role"]!) \($0["name"]!) \($0["data"]!)" }) == [
+            "current _25._tcp.mail.example.com. \(current)", "current _465._tcp.mail.example.com. \(current)",
+            "next _25._tcp.mail.example.com. \(upcoming)", "next _465._tcp.mail.example.com. \(upcoming)",
+        ], "\(made.stdout)")
+        #expect(!made.stdout.contains("PRIVATE KEY"))
+
+        // A second next key would throw away the one whose record may be published already.
+        let again = try mailsec("genkey", "--root", temp.path, "--key-type", "ec", "--next-key", "mail.example.com")
+        #expect(again.status == 2 && again.stderr.contains("already exists"))
+        let nextBytes = try Data(contentsOf: URL(fileURLWithPath: next))
+
+        let promoted = try mailsec("genkey", "--root", temp.path, "--batch", "--reuse-key", "--promote-next", "mail.example.com")
+        #expect(promoted.status == 0, "\(promoted.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: key)) == nextBytes, "the next key, byte for byte, is the current one")
+        #expect(!FileManager.default.fileExists(atPath: next))
+        #expect(stat(key, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(try DaneProbeTests.spkiSHA256(certificate: certificate) == upcoming, "the new certificate is for the promoted key")
+        let backups = try FileManager.default.contentsOfDirectory(atPath: temp.file("etc/pki/tls/private")).filter { $0.hasPrefix("mail.example.com.key.") && $0.hasSuffix(".bak") }
+        #expect(backups.count == 1)
+        #expect(try backups.first.map { try Data(contentsOf: URL(fileURLWithPath: temp.file("etc/pki/tls/private/" + $0))) } == before, "the old key is kept")
+
+        let nothing = try mailsec("genkey", "--root", temp.path, "--batch", "--promote-next", "mail.example.com")
+        #expect(nothing.status == 2 && nothing.stderr.contains("no next key"), "\(nothing.stderr)")
+    }
 }

@@ -11,6 +11,10 @@ public struct IssuanceRequest {
         case generate(KeySpec)
         /// Keep the key already at `locations.keyPath` (renewal that keeps DANE 3 1 1 valid).
         case reuseExisting(passphrase: SecureBytes?)
+        /// Make the key waiting at `locations.nextKeyPath` the current one (the
+        /// old key is kept as a backup): the second half of a DANE rollover,
+        /// once the next key's record has been published long enough.
+        case promoteNext(passphrase: SecureBytes?)
     }
 
     public enum Output: Equatable {
@@ -80,8 +84,12 @@ public enum Issuer {
     public static func run(_ request: IssuanceRequest) throws -> IssuanceResult {
         let locations = request.locations
         let outputPath = request.outputPath
-        let reusing: Bool
-        if case .reuseExisting = request.key { reusing = true } else { reusing = false }
+        let reusing: Bool, promoting: Bool
+        switch request.key {
+        case .reuseExisting: (reusing, promoting) = (true, false)
+        case .promoteNext: (reusing, promoting) = (false, true)
+        case .generate: (reusing, promoting) = (false, false)
+        }
         var warnings: [String] = []
         try validatePaths(key: locations.keyPath, output: outputPath)
 
@@ -109,11 +117,16 @@ public enum Issuer {
             guard keyExists else {
                 throw MailSecError(.fileNotFound, "\(locations.keyPath): no key to reuse", remedy: "leave out --reuse-key to make a new key")
             }
+        } else if promoting {
+            guard keyDirectory.status(of: SecureFileSystem.baseName(of: locations.nextKeyPath)) != nil else {
+                throw MailSecError(.fileNotFound, "\(locations.nextKeyPath): no next key to promote",
+                                   remedy: "make one first and publish its TLSA record; promote it after twice the record's TTL")
+            }
         } else if keyExists && !request.force {
             throw MailSecError(.fileExists, "\(locations.keyPath) already exists; it was left untouched",
                                remedy: "renew the certificate for this key with --reuse-key, or replace the key with --force (the old one is kept as a backup)")
         }
-        if outputDirectory.status(of: outputName) != nil && !request.force && !reusing {
+        if outputDirectory.status(of: outputName) != nil && !request.force && !reusing && !promoting {
             throw MailSecError(.fileExists, "\(outputPath) already exists; it was left untouched",
                                remedy: "pass --force to replace it (a backup is kept)")
         }
@@ -129,6 +142,7 @@ public enum Issuer {
 
         let key: PrivateKey
         let keyEncrypted: Bool
+        var promotedPEM: SecureBytes?
         switch request.key {
         case .generate(let spec):
             key = try PrivateKey.generate(spec, progress: request.progress)
@@ -137,6 +151,11 @@ public enum Issuer {
             let pem = try SecureFileSystem.read(locations.keyPath)
             key = try pem.withUnsafeBytes { try PrivateKey(pem: $0, passphrase: passphrase, source: locations.keyPath) }
             keyEncrypted = pem.withUnsafeBytes { PEMDocument.looksEncrypted($0) }
+        case .promoteNext(let passphrase):
+            let pem = try SecureFileSystem.read(locations.nextKeyPath)
+            key = try pem.withUnsafeBytes { try PrivateKey(pem: $0, passphrase: passphrase, source: locations.nextKeyPath) }
+            keyEncrypted = pem.withUnsafeBytes { PEMDocument.looksEncrypted($0) }
+            promotedPEM = pem
         }
 
         var certificate: Certificate?
@@ -156,7 +175,8 @@ public enum Issuer {
         // Stage everything first, so a full disk stops us before anything is replaced.
         var stagedKey: StagedFile?
         if !reusing {
-            let pem = try key.pkcs8PEM(passphrase: request.keyPassphrase)
+            // A promoted key moves as it is, byte for byte (its encryption too).
+            let pem = try promotedPEM ?? key.pkcs8PEM(passphrase: request.keyPassphrase)
             stagedKey = try pem.withUnsafeBytes {
                 try StagedFile(in: keyDirectory, name: keyName, contents: $0, mode: locations.keyMode, owner: ownerForKey(locations))
             }
@@ -166,7 +186,12 @@ public enum Issuer {
         }
         // Key and certificate change together or not at all.
         let (keyBackup, outputBackup) = try StagedPair(key: stagedKey, certificate: stagedOutput)
-            .commit(replacingKey: request.force, replacingCertificate: request.force || reusing, keyDirectory: keyDirectory, keyName: keyName)
+            .commit(replacingKey: request.force || promoting, replacingCertificate: request.force || reusing || promoting, keyDirectory: keyDirectory, keyName: keyName)
+        if promoting {
+            // It is the current key now (and the old one is a backup): no second copy waits.
+            _ = keyDirectory.withDescriptor { unlinkat($0, SecureFileSystem.baseName(of: locations.nextKeyPath), 0) }
+            keyDirectory.sync()
+        }
 
         // Only a server key must load unattended; an encrypted CA key is good practice.
         if keyEncrypted && request.profile.role == .server {
@@ -188,6 +213,30 @@ public enum Issuer {
             spkiSHA256: Digest.sha256(try certificate?.subjectPublicKeyInfo() ?? signingRequest?.subjectPublicKeyInfo() ?? key.subjectPublicKeyInfo()),
             warnings: warnings
         )
+    }
+
+    /// Makes the key that will replace the current one, at
+    /// `locations.nextKeyPath` (0600, or 0640 for the key group), and touches
+    /// nothing else: its TLSA record is published first, the key promoted later.
+    public static func makeNextKey(_ spec: KeySpec, locations: KeyPairLocations, force: Bool,
+                                   progress: ((Int) -> Void)? = nil) throws -> (file: WrittenFile, key: PrivateKey) {
+        let path = locations.nextKeyPath
+        try validatePaths(key: path, output: locations.certificatePath)
+        try SecureFileSystem.prepareDirectory(SecureFileSystem.directory(of: path), mode: locations.keyDirectoryMode,
+                                              owner: ownerForKey(locations), holdsPrivateKeys: true)
+        let directory = try SecureDirectory(path: SecureFileSystem.directory(of: path), holdsPrivateKeys: true)
+        try directory.lock()
+        let name = SecureFileSystem.baseName(of: path)
+        if directory.status(of: name) != nil && !force {
+            throw MailSecError(.fileExists, "\(path) already exists: a next key is waiting; it was left untouched",
+                               remedy: "promote it once its TLSA record has been published for twice its TTL, or replace it with --force (a backup is kept)")
+        }
+        let key = try PrivateKey.generate(spec, progress: progress)
+        let staged = try key.pkcs8PEM(passphrase: nil).withUnsafeBytes {
+            try StagedFile(in: directory, name: name, contents: $0, mode: locations.keyMode, owner: ownerForKey(locations))
+        }
+        let backup = try staged.commit(replacing: force)
+        return (WrittenFile(path: path, systemPath: locations.systemPath(path), status: FileStatus(path: path), backupPath: backup, written: true), key)
     }
 
     /// Reads a local CA's certificate and key and checks they can sign.

@@ -68,6 +68,13 @@ public struct KeyPairLocations: Sendable, Equatable {
         self.requestPath = requestPath
     }
 
+    /// Where the key that will replace this one waits until it is promoted:
+    /// `private/HOST.next.key` beside `private/HOST.key`, so that its DANE
+    /// record can be published (and cached by senders) before it serves mail.
+    public var nextKeyPath: String {
+        keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) + ".next.key" : keyPath + ".next"
+    }
+
     /// The path as the server itself will see it (without `root`), for configuration lines.
     public func systemPath(_ path: String) -> String {
         guard root != "/", path.hasPrefix(root + "/") else { return path }

@@ -24,6 +24,7 @@ struct DeployCommand: ParsableCommand {
               --reloadcmd 'mailsec deploy --cert /tmp/f.pem --key /tmp/k.pem'
           lego ... renew --renew-hook 'mailsec deploy --lego'
           mailsec deploy --cert fullchain.pem --key privkey.pem --dry-run
+          certbot renew --deploy-hook 'mailsec deploy --certbot --dane'
         """
     )
 
@@ -62,6 +63,11 @@ struct DeployCommand: ParsableCommand {
 
     @Option(name: .customLong("reload-command"), help: ArgumentHelp("Run this (with /bin/sh) instead of the built-in reloads (repeatable).", valueName: "command"))
     var reloadCommand: [String] = []
+
+    @Flag(help: "Refuse unless the TLSA records of every name and port the certificate will serve already match it (DANE rollover guard).")
+    var dane = false
+
+    @OptionGroup var dns: DNSOptions
 
     @Flag(name: .customLong("no-reload"), help: "Install only: no reload, no confirmation.")
     var noReload = false
@@ -117,6 +123,7 @@ struct DeployCommand: ParsableCommand {
             request.installPairs = zip(installCert, installKey).map { AuditEndpoint.CertificatePair(certificate: SecureFileSystem.absolute($0), key: SecureFileSystem.absolute($1)) }
             if let caFile { request.trust = .file(caFile) }
             request.allowNameChange = allowNameChange
+            if dane { request.dane = try dns.resolverOptions() }
             request.reloadCommands = reloadCommand
             request.reload = !noReload
             request.dryRun = dryRun

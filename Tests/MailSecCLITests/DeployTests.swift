@@ -77,6 +77,38 @@ import Testing
         }
     }
 
+    /// The DANE rollover guard against a real signed zone: a renewal with a
+    /// new key is refused while only the old key's record is published, and
+    /// deployed once the new key's record is there beside it.
+    @Test func deployDaneRefusesANewKeyUntilItsRecordIsPublished() throws {
+        let server = try AuditFixture()
+        let old = try DaneProbeTests.spkiSHA256(certificate: server.pki.path("leaf"))
+        let new = try DaneProbeTests.spkiSHA256(certificate: server.pki.path("renewed"))
+        let owner = "_\(server.smtps)._tcp.mail"
+        let knot = try KnotFixture(records: "mail IN A 127.0.0.1\n\(owner) IN TLSA 3 1 1 \(old)", signed: "example.com", unsigned: "example.org")
+        let before = try server.snapshot()
+        let renewal = try server.acmeFiles("renewed")
+
+        let (refused, json, result) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key, "--dane"] + knot.arguments)
+        #expect(refused == 1, "\(result.stdout)\(result.stderr)")
+        #expect(statuses(json) == ["new-certificate": "pass", "names-kept": "pass", "dane": "fail"], "\(json)")
+        let remedy = (((json["checks"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == "dane" }?["remedy"] as? String) ?? ""
+        #expect(remedy.contains("\(owner).example.com. IN TLSA 3 1 1 \(new)") && remedy.contains("600 s"), "\(remedy)")
+        #expect(try server.snapshot() == before, "nothing was touched")
+
+        try knot.publish("mail IN A 127.0.0.1\n\(owner) IN TLSA 3 1 1 \(old)\n\(owner) IN TLSA 3 1 1 \(new)",
+                         name: "\(owner).example.com", expect: new)
+        let (deployed, deployedJSON, deployedResult) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key, "--dane"] + knot.arguments)
+        #expect(deployed == 0, "\(deployedResult.stdout)\(deployedResult.stderr)")
+        #expect(statuses(deployedJSON)["dane"] == "pass" && statuses(deployedJSON)["served"] == "pass", "\(deployedJSON)")
+        #expect(message(deployedJSON, "dane").contains(owner))
+
+        // What senders now see: the new key matches, and the old record is still there (remove it after 2 x TTL).
+        let probe = try mailsec(arguments: ["probe", "--json", "--dane", "--timeout", "20", "--ca-file", server.root] + knot.arguments + ["smtps://mail.example.com:\(server.smtps)"])
+        #expect(probe.status == 0, "\(probe.stdout)")
+        #expect(probe.stdout.contains("3 1 1 \(new)"))
+    }
+
     @Test func aFailingReloadIsRolledBack() throws {
         let server = try AuditFixture()
         let before = try server.snapshot()

@@ -70,6 +70,22 @@ final class KnotFixture {
         try ds.write(toFile: trustAnchor, atomically: true, encoding: .utf8)
     }
 
+    /// Replaces both zones' records and has knotd load and sign them (knotc
+    /// zone-reload, blocking); returns once kdig sees `expect` at `name`.
+    func publish(_ records: String, name: String, expect: String) throws {
+        for zone in [signed, unsigned] {
+            try Self.zone(records, origin: zone).write(toFile: directory.file("zones/\(zone).zone"), atomically: true, encoding: .utf8)
+        }
+        let reload = try run("/usr/sbin/knotc", ["-c", config, "-b", "zone-reload"])
+        guard reload.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "knotc zone-reload: \(reload.stdout)\(reload.stderr)"]) }
+        for _ in 0..<100 {
+            let seen = try run("/usr/bin/kdig", ["@127.0.0.1", "-p", String(port), "+short", "TLSA", name]).stdout
+            if seen.lowercased().replacingOccurrences(of: " ", with: "").contains(expect.lowercased()) { return }
+            usleep(100_000)
+        }
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "knotd does not serve the new \(name)"])
+    }
+
     static func zone(_ records: String, origin: String) -> String {
         """
         $ORIGIN \(origin).

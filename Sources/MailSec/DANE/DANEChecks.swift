@@ -89,11 +89,8 @@ struct DANELookup {
     func rolloverFinding(chain: [Certificate], matched: Bool) -> Finding {
         let id = DANECheckID.rollover
         guard matched, let leaf = chain.first else { return .skip(id, "no record matches the key in use") }
-        func same(_ record: TLSARecord, _ certificate: Certificate) -> Bool {
-            (try? TLSARecord(usage: record.usage, selector: record.selector, matchingType: record.matchingType, certificate: certificate)) == record
-        }
-        let current = usable.filter { $0.usage == .daneEE && same($0, leaf) }
-        let issuers = usable.filter { record in record.usage == .daneTA && chain.dropFirst().contains { same(record, $0) } }
+        let current = usable.filter { $0.usage == .daneEE && $0.pins(leaf) }
+        let issuers = usable.filter { $0.usage == .daneTA && $0.matches(chain: chain) }
         let others = usable.filter { !current.contains($0) && !issuers.contains($0) }
         let wait = "at least \(2 * Int(answer.ttl)) s (twice the TTL) before the renewal that starts using it"
         if !issuers.isEmpty {

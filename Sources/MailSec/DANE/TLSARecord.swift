@@ -57,6 +57,22 @@ public struct TLSARecord: Sendable, Equatable, CustomStringConvertible {
         self.init(usage: usage, selector: selector, matchingType: matchingType, data: data)
     }
 
+    /// Whether this record pins `certificate`, computed by the record's own selector and matching type.
+    public func pins(_ certificate: Certificate) -> Bool {
+        (try? TLSARecord(usage: usage, selector: selector, matchingType: matchingType, certificate: certificate)) == self
+    }
+
+    /// Whether a sender could accept `chain` (leaf first) by this record:
+    /// DANE-EE pins the leaf, DANE-TA a CA certificate the server sends.
+    /// Names and dates aside (OpenSSL's verifier adds those on a live session).
+    public func matches(chain: [Certificate]) -> Bool {
+        switch usage {
+        case .daneEE: chain.first.map(pins) ?? false
+        case .daneTA: chain.dropFirst().contains(where: pins)
+        case .pkixTA, .pkixEE: false
+        }
+    }
+
     static func match(_ bytes: [UInt8], _ type: MatchingType) -> [UInt8] {
         switch type {
         case .full: bytes

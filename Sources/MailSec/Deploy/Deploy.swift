@@ -18,6 +18,9 @@ public struct DeployRequest: Sendable {
     public var trust: TrustAnchors = .system
     public var warnDays = 30
     public var allowNameChange = false
+    /// When set, the `dane` guard: the TLSA records of every name and port
+    /// the new certificate will serve must match it before anything is installed.
+    public var dane: DNSResolverOptions?
     /// Shell commands that replace the built-in reloads.
     public var reloadCommands: [String] = []
     public var reload = true
@@ -87,6 +90,16 @@ public enum Deploy {
         let namesKept = namesKeptFinding(plan, leaf: leaf, allowed: request.allowNameChange)
         report.add(namesKept)
         guard namesKept.status != .fail else { return DeployResult(report: report, endpoints: plan.endpoints.map { .init(endpoint: $0) }, fingerprint: fingerprint) }
+
+        // 3. dane: the records senders hold must already match the new key.
+        if let dns = request.dane {
+            let ports = Array(Set(plan.endpoints.map(\.port))).sorted()
+            let names = DeployPlan.dnsNames(leaf).filter { !$0.hasPrefix("*.") }
+            let guarded = try DANEGuard.check(chain: try Certificate.all(in: chain, source: request.certificatePath), names: names,
+                                              ports: ports.isEmpty ? [25] : ports, dns: dns, timeout: request.stepTimeout)
+            report.add(guarded)
+            guard guarded.status != .fail else { return DeployResult(report: report, endpoints: plan.endpoints.map { .init(endpoint: $0) }, fingerprint: fingerprint) }
+        }
 
         // A deploy killed halfway: its backups are what this run restores if it must roll back.
         let interrupted = journal.pending() ?? []

@@ -67,7 +67,8 @@ public struct ExporterConfiguration: Sendable {
     }
 
     static let moduleKeys: Set<String> = ["ca_file", "verify_host", "servername", "ehlo", "source", "auth_user", "password_file",
-                                          "mechanism", "check_relay", "insecure_auth", "warn_days", "timeout", "mode", "audit"]
+                                          "mechanism", "check_relay", "insecure_auth", "warn_days", "timeout", "mode", "audit",
+                                          "dane", "resolver", "trust_anchors"]
     static let auditKeys: Set<String> = ["root", "postfix_dir", "dovecot_config", "hosts", "probe"]
 
     public static func parse(_ text: String, path: String, readFile: (String) throws -> SecureBytes = SecureFileSystem.readSecretLine) throws -> ExporterConfiguration {
@@ -164,8 +165,24 @@ public struct ExporterConfiguration: Sendable {
                 module.mode = mode
             case "audit":
                 module.audit = try audit(value, module: name, reader: reader)
+            case "dane": module.options.dane = try reader.bool(value, field)
+            case "resolver":
+                let resolver = try reader.string(value, field)
+                do { try DNSResolverOptions.validateForwarder(resolver) } catch let error as MailSecError {
+                    throw MailSecError(.invalidInput, "\(reader.at(value)): \(field): \(error.message)")
+                }
+                module.options.dns.forwarder = resolver
+            case "trust_anchors":
+                guard case .sequence(let items) = value else { throw MailSecError(.invalidInput, "\(reader.at(value)): \(field) must be a list of files") }
+                module.options.dns.trustAnchorFiles = try items.prefix(64).map { try reader.absolutePath($0, field) }
             default:
                 break   // rejected above
+            }
+        }
+        if module.options.dane || module.options.dns.forwarder != nil {
+            // The anchors and the resolver are checked now, not at the first scrape.
+            do { _ = try DNSResolver(module.options.dns) } catch let error as MailSecError {
+                throw MailSecError(.invalidInput, "\(reader.at(node)): module \(name): \(error.message)")
             }
         }
         if module.options.password != nil && module.options.authUser == nil {

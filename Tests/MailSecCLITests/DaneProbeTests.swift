@@ -161,4 +161,42 @@ import Testing
         let nowhere = try mailsec(arguments: ["probe", "--dane"] + knot.arguments + ["--mx", "nowhere.example.com"])
         #expect(nowhere.status == 2 && nowhere.stderr.contains("NXDOMAIN"), "\(nowhere.stderr)")
     }
+
+    /// The exporter's `dane` module options: the DANE checks become series,
+    /// and promtool accepts the exposition.
+    @Test func anExporterModuleWithDaneExportsTheChecks() throws {
+        let server = try AuditFixture()
+        let leaf = try Self.spkiSHA256(certificate: server.pki.path("leaf"))
+        let knot = try KnotFixture(records: "mail IN A 127.0.0.1\n_\(server.smtps)._tcp.mail IN TLSA 3 1 1 \(leaf)", signed: "example.com", unsigned: "example.org")
+        let exporter = try ExporterProcess(config: """
+        modules:
+          default:
+            ca_file: \(server.root)
+            dane: true
+            resolver: \(knot.resolver)
+            trust_anchors:
+              - \(knot.trustAnchor)
+            timeout: 20s
+        """)
+        let (status, body) = try exporter.get("/probe?target=smtps://mail.example.com:\(server.smtps)")
+        #expect(status == 200)
+        #expect(body.contains("mailsec_probe_success{target=\"smtps://mail.example.com:\(server.smtps)\",module=\"default\"} 1")
+                || body.contains("mailsec_probe_success 1"), "\(body)")
+        for check in ["dane-tlsa", "dane-match"] {
+            #expect(body.contains("check=\"\(check)\",status=\"pass\""), "\(check): \(body)")
+        }
+        #expect(body.contains("check=\"dane-rollover\",status=\"warn\""))
+        let promtool = try run("/usr/bin/promtool", ["check", "metrics"], input: body)
+        #expect(promtool.status == 0, "\(promtool.stdout)\(promtool.stderr)")
+
+        // A module whose anchor is not one is refused at start, naming the line.
+        let garbage = knot.directory.file("garbage.ds")
+        try "not a record\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+        let refused = try mailsec("exporter", "--listen", "127.0.0.1:1", "--config", try { () throws -> String in
+            let path = knot.directory.file("bad.yml")
+            try "modules:\n  default:\n    dane: true\n    trust_anchors: [\(garbage)]\n".write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }())
+        #expect(refused.status == 2 && refused.stderr.contains("bad.yml:3") && refused.stderr.contains("garbage.ds"), "\(refused.stderr)")
+    }
 }

@@ -15,6 +15,18 @@ public struct DNSResolverOptions: Sendable {
     public var rootAnchorFile = "/usr/share/dns/root.key"
 
     public init() {}
+
+    /// A forwarder must be `ADDR` or `ADDR@PORT` with an IP address: libunbound
+    /// takes no names there (looking one up would need a resolver already).
+    public static func validateForwarder(_ text: String) throws {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        guard IPAddress.normalize(String(parts[0])) != nil else {
+            throw MailSecError(.invalidInput, "the resolver \(TextSanitizer.quoted(text)) must be an IP address, optionally @PORT")
+        }
+        if parts.count == 2, UInt16(parts[1]).map({ $0 > 0 }) != true {
+            throw MailSecError(.invalidInput, "the resolver \(TextSanitizer.quoted(text)): the port after @ must be between 1 and 65535")
+        }
+    }
 }
 
 /// One answer, with what DNSSEC validation made of it.

@@ -15,13 +15,7 @@ struct DNSOptions: ParsableArguments {
 
     func validate() throws {
         guard let resolver else { return }
-        let parts = resolver.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-        guard IPAddress.normalize(String(parts[0])) != nil else {
-            throw ValidationError("--resolver \(TextSanitizer.quoted(resolver)) must be an IP address, optionally @PORT")
-        }
-        if parts.count == 2, UInt16(parts[1]).map({ $0 > 0 }) != true {
-            throw ValidationError("--resolver \(TextSanitizer.quoted(resolver)): the port after @ must be between 1 and 65535")
-        }
+        do { try DNSResolverOptions.validateForwarder(resolver) } catch let error as MailSecError { throw ValidationError("--resolver: " + error.message) }
     }
 
     /// The resolver options; made once here so that an unreadable anchor or a

@@ -86,8 +86,11 @@ import Testing
         let new = try DaneProbeTests.spkiSHA256(certificate: server.pki.path("renewed"))
         let owner = "_\(server.smtps)._tcp.mail"
         let knot = try KnotFixture(records: "mail IN A 127.0.0.1\n\(owner) IN TLSA 3 1 1 \(old)", signed: "example.com", unsigned: "example.org")
-        let before = try server.snapshot()
         let renewal = try server.acmeFiles("renewed")
+        // The renewed key was made ahead of time and waits beside the current one (genkey --next-key's place for it).
+        let waiting = server.privkey + ".next"
+        try FileManager.default.copyItem(atPath: renewal.key, toPath: waiting)
+        let before = try server.snapshot()
 
         let (refused, json, result) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key, "--dane"] + knot.arguments)
         #expect(refused == 1, "\(result.stdout)\(result.stderr)")
@@ -101,6 +104,7 @@ import Testing
         let (deployed, deployedJSON, deployedResult) = try server.deploy(["--cert", renewal.certificate, "--key", renewal.key, "--dane"] + knot.arguments)
         #expect(deployed == 0, "\(deployedResult.stdout)\(deployedResult.stderr)")
         #expect(statuses(deployedJSON)["dane"] == "pass" && statuses(deployedJSON)["served"] == "pass", "\(deployedJSON)")
+        #expect(statuses(deployedJSON)["next-key"] == "pass" && !FileManager.default.fileExists(atPath: waiting), "the waiting copy of the deployed key is retired")
         #expect(message(deployedJSON, "dane").contains(owner))
 
         // What senders now see: the new key matches, and the old record is still there (remove it after 2 x TTL).

@@ -4,7 +4,6 @@ enum DANECheckID {
     static let tlsa = "dane-tlsa"
     static let match = "dane-match"
     static let rollover = "dane-rollover"
-    static let all = [mx, tlsa, match, rollover]
 }
 
 /// Where a target came from when MX discovery found it: what `dane-mx` reports.

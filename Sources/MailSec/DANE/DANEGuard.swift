@@ -37,7 +37,7 @@ enum DANEGuard {
             let record = try TLSARecord(usage: .daneEE, selector: .publicKey, matchingType: .sha256, certificate: leaf)
             let wait = 2 * Int(refusals.map(\.lookup.answer.ttl).max() ?? 0)
             let published = refusals.map { "\($0.lookup.owner) (\($0.lookup.usable.map(\.description).joined(separator: ", ")))" }.joined(separator: "; ")
-            return .fail("dane", "no TLSA record at \(published) matches the new certificate's key: after the reload, senders that apply DANE would defer all mail; nothing was touched",
+            return .fail("dane", "the new certificate's key matches none of the TLSA records at \(published): after the reload, senders that apply DANE would defer all mail; nothing was touched",
                          remedy: "publish beside the current records:\n" + refusals.map { "  " + record.zoneLine(host: $0.name, port: $0.port) }.joined(separator: "\n")
                              + "\nthen wait \(wait) s (twice the TTL) for senders' caches, and deploy again")
         }

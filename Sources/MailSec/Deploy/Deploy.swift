@@ -141,6 +141,7 @@ public enum Deploy {
             report.add(.skip("reload", request.reload ? "--root: the files are written under \(request.root); reload the server that reads them" : "not reloaded (--no-reload)"))
             report.add(.skip("served", "nothing was reloaded"))
             journal.finish()
+            retireNextKeys(plan, key: key, report: &report)
             return DeployResult(report: report, endpoints: endpoints, fingerprint: fingerprint)
         }
         if installed.isEmpty, interrupted.isEmpty, !stale, !endpoints.isEmpty {
@@ -168,12 +169,31 @@ public enum Deploy {
         if after.allSatisfy({ $0 == fingerprint }) {
             report.add(.pass("served", "every listener serves the new certificate (\(short(fingerprint))): \(listing)"))
             journal.finish()
+            retireNextKeys(plan, key: key, report: &report)
         } else {
             report.add(.fail("served", "not every listener serves the new certificate \(short(fingerprint)) within \(request.timeout.shortDescription): \(listing)",
                              remedy: "see why with mailsec audit"))
             report.add(rollback(installed, plan: plan, request: request, endpoints: &endpoints, probing: probing, journal: journal))
         }
         return DeployResult(report: report, endpoints: endpoints, fingerprint: fingerprint)
+    }
+
+    /// A deployed key that was waiting as `HOST.next.key` beside a key file it
+    /// replaced is the current key now: the waiting copy goes (the key it
+    /// replaced is kept as a backup), so the next rollover starts clean.
+    /// Only after a deploy that stays; a rollback must find it still there.
+    static func retireNextKeys(_ plan: DeployPlan, key: SecureBytes, report: inout Report) {
+        guard let deployed = try? key.withUnsafeBytes({ try PrivateKey.first(in: $0, source: "the new key").subjectPublicKeyInfo() }) else { return }
+        var retired: [String] = []
+        for file in plan.files where file.holdsKey && !retired.contains(file.destination) {
+            let next = KeyPairLocations.nextKeyPath(for: file.destination)
+            guard let bytes = try? SecureFileSystem.read(next, kind: "a private key file"),
+                  (try? bytes.withUnsafeBytes { try PrivateKey.first(in: $0, source: next).subjectPublicKeyInfo() }) == deployed,
+                  unlink(next) == 0 else { continue }
+            retired.append(next)
+        }
+        guard !retired.isEmpty else { return }
+        report.add(.pass("next-key", "\(retired.joined(separator: ", ")) is the key deployed now: the waiting copy was removed (the key it replaced is kept as a backup)"))
     }
 
     /// verify's checks on the new pair; expiring within --warn-days is a failure here, not a warning.

@@ -71,7 +71,9 @@ public struct KeyPairLocations: Sendable, Equatable {
     /// Where the key that will replace this one waits until it is promoted:
     /// `private/HOST.next.key` beside `private/HOST.key`, so that its DANE
     /// record can be published (and cached by senders) before it serves mail.
-    public var nextKeyPath: String {
+    public var nextKeyPath: String { Self.nextKeyPath(for: keyPath) }
+
+    static func nextKeyPath(for keyPath: String) -> String {
         keyPath.hasSuffix(".key") ? String(keyPath.dropLast(4)) + ".next.key" : keyPath + ".next"
     }
 

@@ -406,9 +406,9 @@ struct ProbeSession {
     /// with the reason `reasons` gives or "not reached".
     mutating func finish(order protocolOrder: [String], reasons: [String: String]) {
         var order = protocolOrder
-        if options.dane || target.mxOrigin != nil {
-            order.insert(contentsOf: DANECheckID.all, at: (order.firstIndex(of: "certificate-expiry") ?? order.count - 1) + 1)
-        }
+        // After the certificate checks: DANE is one more judgement of the chain the server sent.
+        let dane = (target.mxOrigin != nil ? [DANECheckID.mx] : []) + (options.dane ? [DANECheckID.tlsa, DANECheckID.match, DANECheckID.rollover] : [])
+        order.insert(contentsOf: dane, at: (order.firstIndex(of: "certificate-chain") ?? order.count - 1) + 1)
         if daneExpectation != nil, tls == nil, !report.findings.contains(where: { $0.id == DANECheckID.match }) {
             report.add(.fail(DANECheckID.match, "no TLS session to match the TLSA records against: a sender that applies DANE defers mail to this server",
                              remedy: "offer TLS (STARTTLS) with the certificate the records pin"))
@@ -449,7 +449,6 @@ struct ProbeSession {
             "auth-before-tls": target.mode == .starttls ? "not reached" : "not applicable: TLS from the first byte",
             "auth": options.authUser == nil ? "not asked (--auth-user)" : "not reached",
             "starttls-after-tls": tls == nil ? "no TLS" : "not reached",
-            DANECheckID.mx: "not found through MX records",
             DANECheckID.match: daneSkipReason,
             DANECheckID.rollover: daneSkipReason,
         ]

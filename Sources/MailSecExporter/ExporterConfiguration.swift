@@ -181,7 +181,8 @@ public struct ExporterConfiguration: Sendable {
         }
         if module.options.dane || module.options.dns.forwarder != nil {
             // The anchors and the resolver are checked now, not at the first scrape.
-            do { _ = try DNSResolver(module.options.dns) } catch let error as MailSecError {
+            // One resolver for the module's probes, so they share its cache of validated keys.
+            do { module.options.resolver = try DNSResolver(module.options.dns) } catch let error as MailSecError {
                 throw MailSecError(.invalidInput, "\(reader.at(node)): module \(name): \(error.message)")
             }
         }

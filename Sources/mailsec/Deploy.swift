@@ -123,7 +123,7 @@ struct DeployCommand: ParsableCommand {
             request.installPairs = zip(installCert, installKey).map { AuditEndpoint.CertificatePair(certificate: SecureFileSystem.absolute($0), key: SecureFileSystem.absolute($1)) }
             if let caFile { request.trust = .file(caFile) }
             request.allowNameChange = allowNameChange
-            if dane { request.dane = try dns.resolverOptions() }
+            if dane { request.dane = try dns.makeResolver().options }
             request.reloadCommands = reloadCommand
             request.reload = !noReload
             request.dryRun = dryRun

@@ -134,9 +134,13 @@ struct Probe: ParsableCommand {
             options.allowUnverifiedAuth = insecureAuth
             options.warnDays = warnDays
             options.dane = dane
-            if dane || !mx.isEmpty || dns.resolver != nil { options.dns = try dns.resolverOptions() }
-            for domain in mx {
-                parsed += try MXDiscovery.lookUp(domain, dns: options.dns, deadline: .after(.seconds(timeout))).targets(port: port)
+            if dane || !mx.isEmpty || dns.resolver != nil {
+                let (resolverOptions, resolver) = try dns.makeResolver()
+                options.dns = resolverOptions
+                options.resolver = resolver
+                for domain in mx {
+                    parsed += try MXDiscovery.lookUp(domain, resolver: resolver, deadline: .after(.seconds(timeout))).targets(port: port)
+                }
             }
             if let authUser {
                 options.authUser = authUser

@@ -1,5 +1,6 @@
 import Foundation
 import MailSec
+import Synchronization
 import Testing
 
 /// libunbound's validation against a real signed zone (Knot), cross-checked with kdig.
@@ -32,6 +33,28 @@ import Testing
 
         let missing = try resolver(knot).query("_465._tcp.mail.example.net", type: DNSType.tlsa, deadline: .after(.seconds(10)))
         #expect(missing.security == .secure && missing.isNameError && missing.records.isEmpty, "a proven absence: \(missing)")
+    }
+
+    /// One resolver shared by threads (as probe --mx and the exporter share one): every
+    /// caller gets its own answers, whichever thread libunbound handed them to.
+    @Test func threadsSharingOneResolverEachGetTheirOwnAnswers() throws {
+        let knot = try KnotFixture(records: Self.records + "\nmx2 IN A 127.0.0.2\nmx3 IN A 127.0.0.3")
+        let shared = try resolver(knot)
+        let hosts = ["mail", "mx2", "mx3"]
+        let results = Mutex<[String: [String]]>([:])
+        DispatchQueue.concurrentPerform(iterations: 24) { index in
+            let host = hosts[index % 3] + ".example.net"
+            let answers = (try? shared.queries([.init(host, type: DNSType.a), .init("_25._tcp.mail.example.net", type: DNSType.tlsa)],
+                                               deadline: .after(.seconds(10)))) ?? []
+            let seen = answers.map { (try? $0.get()).map { "\($0.name) \($0.security) \($0.records.count)" } ?? "failed" }
+            results.withLock { $0["\(index) \(host)"] = seen }
+        }
+        let all = results.withLock { $0 }
+        #expect(all.count == 24)
+        for (key, seen) in all {
+            let host = String(key.split(separator: " ")[1])
+            #expect(seen == ["\(host) secure 1", "_25._tcp.mail.example.net secure 1"], "\(key): \(seen)")
+        }
     }
 
     @Test func anUnsignedZoneIsInsecureAndAWrongAnchorIsBogusWithItsReason() throws {

@@ -33,8 +33,13 @@ struct DANELookup {
     let unusable: Int
 
     init(host: String, port: UInt16, resolver: DNSResolver, deadline: Deadline) throws {
-        owner = TLSARecord.ownerName(host: host, port: port)
-        answer = try resolver.query(owner, type: DNSType.tlsa, deadline: deadline)
+        let owner = TLSARecord.ownerName(host: host, port: port)
+        self.init(owner: owner, answer: try resolver.query(owner, type: DNSType.tlsa, deadline: deadline))
+    }
+
+    init(owner: String, answer: DNSAnswer) {
+        self.owner = owner
+        self.answer = answer
         let parsed = answer.records.map(TLSARecord.init(rdata:))
         usable = parsed.compactMap { $0 }.filter { $0.usage == .daneEE || $0.usage == .daneTA }
         unusable = parsed.count - usable.count

@@ -20,9 +20,9 @@ public enum MXDiscovery {
     /// Looks up `domain`'s MX RRset, validated. Throws when there is nothing
     /// to probe: the domain does not exist, the answer is bogus, or it
     /// publishes a null MX (RFC 7505).
-    public static func lookUp(_ domain: String, dns: DNSResolverOptions, deadline: Deadline) throws -> MXHosts {
+    public static func lookUp(_ domain: String, resolver: DNSResolver, deadline: Deadline) throws -> MXHosts {
         let name = (domain.hasSuffix(".") ? String(domain.dropLast()) : domain).lowercased()
-        let answer = try DNSResolver(dns).query(name, type: DNSType.mx, deadline: deadline)
+        let answer = try resolver.query(name, type: DNSType.mx, deadline: deadline)
         if case .bogus(let why) = answer.security {
             throw MailSecError(.hostNotFound, "the MX records of \(name) fail DNSSEC validation: \(why)",
                                remedy: "senders that validate defer mail to \(name): fix the zone's signatures or its DS record at the parent")

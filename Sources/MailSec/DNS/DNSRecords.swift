@@ -1,8 +1,6 @@
-import Glibc
-
-/// The RDATA MailSec reads besides TLSA: MX (RFC 1035 section 3.3.9) and
-/// addresses. libunbound hands RDATA over with names uncompressed, so a
-/// name is a plain sequence of labels; anything else is refused, never guessed.
+/// MX RDATA (RFC 1035 section 3.3.9). libunbound hands RDATA over with
+/// names uncompressed, so a name is a plain sequence of labels; anything
+/// else is refused, never guessed.
 public struct MXRecord: Sendable, Equatable {
     public var preference: UInt16
     /// The exchange, lowercased, without the final dot; empty for the null MX `.` (RFC 7505).
@@ -49,20 +47,5 @@ enum DNSName {
             index += length
         }
         return labels.joined(separator: ".")
-    }
-}
-
-/// Addresses from A (4 bytes) and AAAA (16 bytes) RDATA, in text form.
-enum DNSAddress {
-    static func text(_ rdata: [UInt8]) -> String? {
-        let family: Int32
-        switch rdata.count {
-        case 4: family = AF_INET
-        case 16: family = AF_INET6
-        default: return nil
-        }
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let written = rdata.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
-        return written == nil ? nil : String(nulTerminated: buffer)
     }
 }

@@ -67,9 +67,8 @@ public enum DNSType {
 /// network step; one past its deadline is cancelled.
 public final class DNSResolver: @unchecked Sendable {
     private let context: OpaquePointer
-    /// One lookup at a time per context: ub_process delivers callbacks to
-    /// whoever calls it, so callers take turns.
-    private let turn = Mutex(())
+    /// Guards every call into the context and the pending lookups' boxes.
+    private let lock = Mutex(())
 
     /// Where libunbound writes its own messages once the context works: nowhere,
     /// since every failure reaches the caller as a typed error instead.
@@ -82,6 +81,8 @@ public final class DNSResolver: @unchecked Sendable {
         try check(ub_ctx_async(context, 1), "cannot run libunbound's lookups on a thread")
         // A resolver on loopback (a local unbound, a test server) is the common case.
         try check(ub_ctx_set_option(context, "do-not-query-localhost:", "no"), "cannot allow a resolver on loopback")
+        // RFC 8145 key-tag queries tell the zone's servers which anchors we hold: a round trip, and nothing we need.
+        try check(ub_ctx_set_option(context, "trust-anchor-signaling:", "no"), "cannot turn off trust-anchor signaling")
         if let forwarder = options.forwarder {
             try check(ub_ctx_set_fwd(context, forwarder), "cannot use \(forwarder) as the resolver (ADDR or ADDR@PORT)")
         } else {
@@ -97,33 +98,41 @@ public final class DNSResolver: @unchecked Sendable {
                 try check(ub_ctx_add_ta_file(context, file), "\(file) holds no DS or DNSKEY record libunbound accepts")
             }
         }
-        try start(anchors: options.trustAnchorFiles)
+        try start(options)
     }
 
     /// libunbound reads the anchor files only when its first lookup starts
     /// the validator. Start it here, with `localhost.` (answered inside
     /// libunbound, RFC 6761: no packet leaves), so that a malformed anchor
-    /// is an error now, with libunbound's FILE:LINE, not a failed lookup later.
-    private func start(anchors: [String]) throws {
+    /// is an error now, not a failed lookup later.
+    private func start(_ options: DNSResolverOptions) throws {
+        _ = ub_ctx_debugout(context, quiet.map { UnsafeMutableRawPointer($0) })
+        guard (try? queries([Question("localhost.", type: DNSType.a)], deadline: .after(.seconds(5)))[0].get()) == nil else { return }
+        throw MailSecError(.invalidInput, "the DNSSEC validator cannot start: \(Self.startFailure(options) ?? "libunbound did not start")",
+                           remedy: options.trustAnchorFiles.isEmpty ? nil : "a trust anchor file holds DS or DNSKEY records in zone-file form, e.g. the output of `keymgr ZONE ds` or `dig DNSKEY ZONE`")
+    }
+
+    /// Why a context with `options` cannot start, in libunbound's words
+    /// (`parse error in FILE:LINE:COLUMN : reason`): only on that failure, a
+    /// throwaway context runs once in the foreground with its messages captured.
+    private static func startFailure(_ options: DNSResolverOptions) -> String? {
+        guard let context = ub_ctx_create() else { return nil }
+        defer { ub_ctx_delete(context) }
+        for file in options.trustAnchorFiles.isEmpty ? [options.rootAnchorFile] : options.trustAnchorFiles {
+            _ = ub_ctx_add_ta_file(context, file)
+        }
         var buffer: UnsafeMutablePointer<CChar>?
         var size = 0
-        let messages = open_memstream(&buffer, &size)
-        if let messages { _ = ub_ctx_debugout(context, messages) }
+        guard let messages = open_memstream(&buffer, &size) else { return nil }
+        _ = ub_ctx_debugout(context, messages)
         var result: UnsafeMutablePointer<ub_result>?
-        let code = ub_resolve(context, "localhost.", Int32(DNSType.a), 1, &result)
+        _ = ub_resolve(context, "localhost.", Int32(DNSType.a), 1, &result)
         if let result { ub_resolve_free(result) }
-        _ = ub_ctx_debugout(context, quiet.map { UnsafeMutableRawPointer($0) })
-        if let messages { fclose(messages) }
+        fclose(messages)
+        defer { free(buffer) }
         let said = buffer.map { String(cString: $0) } ?? ""
-        free(buffer)
-        guard code == 0 else {
-            // "error: parse error in FILE:LINE:COLUMN : reason" is the line worth showing.
-            let reason = said.split(separator: "\n").first { $0.contains("error") }
-                .map { String($0[($0.firstRange(of: "error: ")?.upperBound ?? $0.startIndex)...]) }
-            let shown = reason ?? ub_strerror(code).map { String(cString: $0) } ?? "error \(code)"
-            throw MailSecError(.invalidInput, "the DNSSEC validator cannot start: \(shown)",
-                               remedy: anchors.isEmpty ? nil : "a trust anchor file holds DS or DNSKEY records in zone-file form, e.g. the output of `keymgr ZONE ds` or `dig DNSKEY ZONE`")
-        }
+        return said.split(separator: "\n").first { $0.contains("error") }
+            .map { String($0[($0.firstRange(of: "error: ")?.upperBound ?? $0.startIndex)...]) }
     }
 
     deinit {
@@ -138,68 +147,98 @@ public final class DNSResolver: @unchecked Sendable {
         }
     }
 
-    /// What one lookup hands back from libunbound's callback.
+    /// What one lookup hands back from libunbound's callback. Read and
+    /// written only under `lock`: callbacks run inside ub_process, which is
+    /// called under it.
     private final class Pending: @unchecked Sendable {
         var done = false
         var error: Int32 = 0
         var answer: DNSAnswer?
+        var id: Int32 = 0
+    }
+
+    /// One question of a batch.
+    public struct Question: Sendable, Hashable {
+        public var name: String
+        public var type: UInt16
+        public init(_ name: String, type: UInt16) {
+            self.name = name
+            self.type = type
+        }
     }
 
     /// Looks up `name`/`type` (class IN), validated, before `deadline`.
     public func query(_ name: String, type: UInt16, deadline: Deadline) throws -> DNSAnswer {
-        try turn.withLock { _ in
-            let pending = Pending()
-            let argument = Unmanaged.passRetained(pending).toOpaque()
-            var id: Int32 = 0
-            let started = ub_resolve_async(context, name, Int32(type), 1, argument, { argument, error, result in
-                let pending = Unmanaged<Pending>.fromOpaque(argument!).takeRetainedValue()
-                pending.done = true
-                pending.error = error
-                if let result {
-                    pending.answer = DNSResolver.answer(from: result.pointee)
-                    ub_resolve_free(result)
+        try queries([Question(name, type: type)], deadline: deadline)[0].get()
+    }
+
+    /// Looks up every question at once (one round trip for all, not one each),
+    /// each answer or its own failure in the questions' order. Threads may
+    /// share a resolver: ub_process hands answers to whoever calls it, so each
+    /// waiter polls libunbound's descriptor, processes under the lock, and
+    /// looks again at least every 10 ms in case another waiter took its answer.
+    public func queries(_ questions: [Question], deadline: Deadline) throws -> [Result<DNSAnswer, MailSecError>] {
+        let pendings = questions.map { _ in Pending() }
+        try lock.withLock { _ in
+            for (question, pending) in zip(questions, pendings) {
+                let argument = Unmanaged.passRetained(pending).toOpaque()
+                let started = ub_resolve_async(context, question.name, Int32(question.type), 1, argument, { argument, error, result in
+                    let pending = Unmanaged<Pending>.fromOpaque(argument!).takeRetainedValue()
+                    pending.done = true
+                    pending.error = error
+                    if let result {
+                        pending.answer = DNSResolver.answer(from: result.pointee)
+                        ub_resolve_free(result)
+                    }
+                }, &pending.id)
+                if started != 0 {
+                    Unmanaged<Pending>.fromOpaque(argument).release()
+                    pending.done = true
+                    pending.error = started
                 }
-            }, &id)
-            if started != 0 {
-                Unmanaged<Pending>.fromOpaque(argument).release()
-                try check(started, "cannot look up \(name)")
             }
-            let descriptor = ub_fd(context)
-            while !pending.done {
-                guard !deadline.hasPassed else {
-                    // The callback will not run for a cancelled query: release its box here.
-                    if ub_cancel(context, id) == 0 { Unmanaged<Pending>.fromOpaque(argument).release() }
-                    throw MailSecError(.timeout, "no DNS answer for \(name) in time")
+        }
+        let descriptor = ub_fd(context)
+        while !lock.withLock({ _ in pendings.allSatisfy(\.done) }) {
+            guard !deadline.hasPassed else {
+                lock.withLock { _ in
+                    for pending in pendings where !pending.done {
+                        // The callback will not run for a cancelled query: release its box here.
+                        if ub_cancel(context, pending.id) == 0 { Unmanaged.passUnretained(pending).release() }
+                    }
                 }
-                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&poller, 1, deadline.pollMilliseconds)
-                if ready < 0 && errno != EINTR { throw MailSecError(.io, "waiting for libunbound: \(String(cString: strerror(errno)))") }
-                if ready > 0 { try check(ub_process(context), "libunbound failed") }
+                break
             }
-            guard pending.error == 0, let answer = pending.answer else {
-                let reason = ub_strerror(pending.error).map { String(cString: $0) } ?? "error \(pending.error)"
-                throw MailSecError(.io, "looking up \(name): \(reason)")
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, min(deadline.pollMilliseconds, 10))
+            if ready < 0 && errno != EINTR { throw MailSecError(.io, "waiting for libunbound: \(String(cString: strerror(errno)))") }
+            if ready > 0 { try lock.withLock { _ in try check(ub_process(context), "libunbound failed") } }
+        }
+        return lock.withLock { _ in
+            zip(questions, pendings).map { question, pending in
+                guard pending.done else { return .failure(MailSecError(.timeout, "no DNS answer for \(question.name) in time")) }
+                guard pending.error == 0, let answer = pending.answer else {
+                    let reason = ub_strerror(pending.error).map { String(cString: $0) } ?? "error \(pending.error)"
+                    return .failure(MailSecError(.io, "looking up \(question.name): \(reason)"))
+                }
+                return .success(answer)
             }
-            return answer
         }
     }
 
-    /// The IPv4 then IPv6 addresses of `host`, and whether both answers were secure.
-    public func addresses(of host: String, deadline: Deadline) throws -> (addresses: [String], secure: Bool) {
+    /// The addresses in the A and AAAA answers for `host`, IPv4 first.
+    static func addresses(of host: String, a: DNSAnswer, aaaa: DNSAnswer) throws -> [String] {
         var addresses: [String] = []
-        var secure = true
-        for type in [DNSType.a, DNSType.aaaa] {
-            let answer = try query(host, type: type, deadline: deadline)
+        for answer in [a, aaaa] {
             if case .bogus(let why) = answer.security {
                 throw MailSecError(.hostNotFound, "the address records of \(host) fail DNSSEC validation: \(why)")
             }
-            secure = secure && answer.security == .secure
-            addresses += answer.records.compactMap(DNSAddress.text)
+            addresses += answer.records.compactMap(IPAddress.format)   // A: 4 bytes, AAAA: 16
         }
         guard !addresses.isEmpty else {
             throw MailSecError(.hostNotFound, "cannot resolve \(host): no A or AAAA record", remedy: "check the host name, or its records in DNS")
         }
-        return (addresses, secure)
+        return addresses
     }
 
     private static func answer(from result: ub_result) -> DNSAnswer {

@@ -27,6 +27,9 @@ public struct ProbeOptions: Sendable {
     /// Where DANE's lookups go and the anchors they are validated from. With
     /// a forwarder, every lookup of the probe goes there, the target's addresses too.
     public var dns = DNSResolverOptions()
+    /// One resolver made from `dns` and shared by every probe that has these
+    /// options (its cache of validated keys too); nil: each probe makes its own.
+    public var resolver: DNSResolver?
 
     public init() {}
 

@@ -119,23 +119,11 @@ struct ProbeSession {
     /// before it: `dane-mx`, `dane-tlsa`). Nil when it failed.
     mutating func connect(maximumLineLength: Int) -> ClientConnection? {
         if let origin = target.mxOrigin { report.add(origin.finding(host: target.host)) }
-        var resolver: DNSResolver?
-        if options.dane || options.resolvesThroughForwarder {
-            do {
-                resolver = try DNSResolver(options.dns)
-            } catch let error as MailSecError {
-                report.add(.fail(options.dane ? DANECheckID.tlsa : "connect", error.message, remedy: error.remedy))
-                if options.resolvesThroughForwarder { return nil }
-            } catch {
-                return nil
-            }
-        }
-        if options.dane, let resolver { lookUpTLSA(resolver) }
         var hosts = [target.host]
-        if options.resolvesThroughForwarder, IPAddress.normalize(target.host) == nil, let resolver {
+        if options.dane || options.resolvesThroughForwarder {
             step = "connect"
             do {
-                hosts = try resolver.addresses(of: target.host, deadline: Deadline.after(options.timeout).capped(by: overallDeadline)).addresses
+                hosts = try lookUp() ?? hosts
             } catch let error as MailSecError {
                 report.add(.fail("connect", error.message, remedy: error.remedy))
                 return nil
@@ -175,24 +163,42 @@ struct ProbeSession {
         return nil
     }
 
-    /// `dane-tlsa`: the target's TLSA RRset, looked up before connecting
-    /// (OpenSSL needs the records before the handshake, as a sender does).
-    private mutating func lookUpTLSA(_ resolver: DNSResolver) {
+    /// The DNS lookups made before connecting, all at once: the TLSA RRset
+    /// (`dane-tlsa`; OpenSSL needs the records before the handshake, as a
+    /// sender does) and, through a forwarder, the target's addresses, which
+    /// it returns. Throws when the addresses cannot be had.
+    private mutating func lookUp() throws -> [String]? {
+        let resolver: DNSResolver
         do {
-            let lookup = try DANELookup(host: target.host, port: target.port, resolver: resolver,
-                                        deadline: Deadline.after(options.timeout).capped(by: overallDeadline))
-            report.add(lookup.finding)
-            dane = lookup
-            var names = [target.host]
-            if let verifyHost = options.verifyHost { names.append(verifyHost) }
-            if let domain = target.mxOrigin?.domain { names.append(domain) }
-            daneExpectation = lookup.expectation(referenceNames: names)
+            resolver = try options.resolver ?? DNSResolver(options.dns)
         } catch let error as MailSecError {
-            report.add(.fail(DANECheckID.tlsa, "cannot look up \(TLSARecord.ownerName(host: target.host, port: target.port)): \(error.message)",
-                             remedy: "check that the resolver answers and validates (\(options.dns.forwarder ?? "/etc/resolv.conf"))"))
-        } catch {
-            report.add(.fail(DANECheckID.tlsa, "\(error)"))
+            if options.dane { report.add(.fail(DANECheckID.tlsa, error.message, remedy: error.remedy)) }
+            if options.resolvesThroughForwarder { throw error }
+            return nil
         }
+        let owner = TLSARecord.ownerName(host: target.host, port: target.port)
+        let addresses = options.resolvesThroughForwarder && IPAddress.normalize(target.host) == nil
+        var questions: [DNSResolver.Question] = []
+        if options.dane { questions.append(.init(owner, type: DNSType.tlsa)) }
+        if addresses { questions += [.init(target.host, type: DNSType.a), .init(target.host, type: DNSType.aaaa)] }
+        let answers = try resolver.queries(questions, deadline: Deadline.after(options.timeout).capped(by: overallDeadline))
+        if options.dane {
+            switch answers[0] {
+            case .success(let answer):
+                let lookup = DANELookup(owner: owner, answer: answer)
+                report.add(lookup.finding)
+                dane = lookup
+                var names = [target.host]
+                if let verifyHost = options.verifyHost { names.append(verifyHost) }
+                if let domain = target.mxOrigin?.domain { names.append(domain) }
+                daneExpectation = lookup.expectation(referenceNames: names)
+            case .failure(let error):
+                report.add(.fail(DANECheckID.tlsa, "cannot look up \(owner): \(error.message)",
+                                 remedy: "check that the resolver answers and validates (\(options.dns.forwarder ?? "/etc/resolv.conf"))"))
+            }
+        }
+        guard addresses else { return nil }
+        return try DNSResolver.addresses(of: target.host, a: answers[answers.count - 2].get(), aaaa: answers[answers.count - 1].get())
     }
 
     // MARK: TLS and the certificate

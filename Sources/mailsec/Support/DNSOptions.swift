@@ -18,13 +18,13 @@ struct DNSOptions: ParsableArguments {
         do { try DNSResolverOptions.validateForwarder(resolver) } catch let error as MailSecError { throw ValidationError("--resolver: " + error.message) }
     }
 
-    /// The resolver options; made once here so that an unreadable anchor or a
-    /// bad resolver stops the command before any probe (exit 2).
-    func resolverOptions() throws -> DNSResolverOptions {
+    /// The resolver options and one resolver made from them, to share: made
+    /// here, so that an unreadable anchor or a bad resolver stops the command
+    /// before any probe (exit 2).
+    func makeResolver() throws -> (options: DNSResolverOptions, resolver: DNSResolver) {
         var options = DNSResolverOptions()
         options.forwarder = resolver
         options.trustAnchorFiles = trustAnchor
-        _ = try DNSResolver(options)
-        return options
+        return (options, try DNSResolver(options))
     }
 }

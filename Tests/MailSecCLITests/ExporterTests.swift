@@ -434,7 +434,13 @@ func urlEncoded(_ text: String) -> String {
         #expect(checks.stdout.contains("\"instance\":\"imaps://127.0.0.1:\(dovecot.imaps)\""), "\(checks.stdout)")
         let rulesAnswer = try run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/api/v1/rules"])
         #expect(rulesAnswer.stdout.contains("MailServedCertificateNotTheFile"), "the example alert rules load")
-        let up = try run("/usr/bin/curl", ["-s", "-g", "http://127.0.0.1:\(port)/api/v1/query?query=up{job=\"mailsec-exporter\"}"])
+        // Each job scrapes at its own offset in the interval: the exporter's own job may come last.
+        var up = RunResult(status: 0, stdout: "", stderr: "")
+        for _ in 0..<120 {
+            up = try run("/usr/bin/curl", ["-s", "-g", "http://127.0.0.1:\(port)/api/v1/query?query=up{job=\"mailsec-exporter\"}"])
+            if up.stdout.contains("\"1\"]") { break }
+            usleep(250_000)
+        }
         #expect(up.stdout.contains("\"1\"]"), "\(up.stdout)")
     }
 

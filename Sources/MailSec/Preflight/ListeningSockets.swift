@@ -87,8 +87,8 @@ public struct ListeningSockets: Sendable {
     }
 
     static func socketOwners(_ inodes: Set<String>) -> [String: (pid: Int32, command: String)] {
-        var owners: [String: (pid: Int32, command: String)] = [:]
-        guard !inodes.isEmpty, let proc = opendir("/proc") else { return owners }
+        var holders: [String: [Int32]] = [:]
+        guard !inodes.isEmpty, let proc = opendir("/proc") else { return [:] }
         defer { closedir(proc) }
         while let entry = readdir(proc) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -102,12 +102,29 @@ public struct ListeningSockets: Sendable {
                 let link = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 guard link.hasPrefix("socket:["), link.hasSuffix("]") else { continue }
                 let inode = String(link.dropFirst(8).dropLast())
-                if inodes.contains(inode), owners[inode] == nil {
-                    let command = (try? SecureFileSystem.readText("/proc/\(name)/comm"))?.nonEmptyLines().first.map(String.init) ?? "?"
-                    owners[inode] = (pid, command)
-                }
+                if inodes.contains(inode), holders[inode]?.contains(pid) != true { holders[inode, default: []].append(pid) }
             }
         }
-        return owners
+        // Children inherit a listening socket (Postfix's smtpd processes hold
+        // master's): the owner is the holder whose parent does not hold it too.
+        // /proc lists pids in number order, and pids wrap, so a child can come first.
+        return holders.mapValues { pids in
+            let owner = rootHolder(pids, parent: parent(of:))
+            let command = (try? SecureFileSystem.readText("/proc/\(owner)/comm"))?.nonEmptyLines().first.map(String.init) ?? "?"
+            return (owner, command)
+        }
+    }
+
+    /// Of the processes holding one socket, the one whose parent is not among them.
+    static func rootHolder(_ pids: [Int32], parent: (Int32) -> Int32?) -> Int32 {
+        pids.first { pid in parent(pid).map { !pids.contains($0) } ?? true } ?? pids[0]
+    }
+
+    /// The parent's pid, from /proc/PID/stat: `pid (comm) state ppid ...`,
+    /// read after the last `)`, since a command name may hold spaces and parentheses.
+    static func parent(of pid: Int32) -> Int32? {
+        guard let stat = try? SecureFileSystem.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
     }
 }

@@ -103,6 +103,20 @@ import Testing
         #expect(kdig.stdout.lowercased().replacingOccurrences(of: " ", with: "").contains(leaf), "\(kdig.stdout)")
     }
 
+    /// RFC 7672 section 3.1.1: a DANE-EE record stands for the key alone, so an
+    /// expired certificate for another name still matches it (while the
+    /// certificate checks still say what a PKIX client would see).
+    @Test func daneEEIgnoresTheCertificatesNamesAndDates() throws {
+        let server = try AuditFixture()
+        try server.install("expired")
+        server.reload()
+        let expired = try Self.spkiSHA256(certificate: server.pki.path("expired"))
+        let knot = try KnotFixture(records: "other IN A 127.0.0.1\n_\(server.smtps)._tcp.other IN TLSA 3 1 1 \(expired)", signed: "example.com", unsigned: "example.org")
+        let result = try probe(knot, ["--ca-file", server.root, "smtps://other.example.com:\(server.smtps)"])
+        #expect(result.checks["dane-match"] == "pass", "\(result.result.stdout)")
+        #expect(result.checks["certificate-expiry"] == "fail" && result.checks["certificate-hostname"] == "fail")
+    }
+
     @Test func anUnsignedZoneIsInsecureAndAZoneWithoutItsSignaturesIsBogus() throws {
         let server = try AuditFixture()
         let leaf = try Self.spkiSHA256(certificate: server.pki.path("leaf"))

@@ -33,9 +33,11 @@ let package = Package(
             pkgConfig: "libsasl2",
             providers: [.apt(["libsasl2-dev"])]
         ),
+        // No pkgConfig: Debian's libunbound.pc requires libevent's and nettle's
+        // .pc files (-dev packages MailSec needs nothing else from), and the
+        // header and library are on the default paths anyway.
         .systemLibrary(
             name: "CUnbound",
-            pkgConfig: "libunbound",
             providers: [.apt(["libunbound-dev"])]
         ),
         .target(

@@ -33,6 +33,7 @@ struct DovecotEndpoints {
             (written.value(key, in: sections) ?? (sections.isEmpty ? nil : written.value(key))).map { "\($0.file):\($0.line)" }
         }
         let version24 = config.isVersion24
+        let file = path
         let reload = path == "/etc/dovecot/dovecot.conf" ? "doveadm reload" : "doveadm -c \(ShellQuoting.quote(path)) reload"
         let reloadArguments = ["/usr/bin/doveadm"] + (path == "/etc/dovecot/dovecot.conf" ? [] : ["-c", path]) + ["reload"]
         let protocols = Set((config.value("protocols")?.value ?? (version24 ? "" : "imap pop3")).split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init))
@@ -54,7 +55,7 @@ struct DovecotEndpoints {
                 guard implicit || sslMode != "no" else { continue }
                 let address = probeAddress(path.flatMap { config.value("address", in: $0)?.value } ?? listen)
                 let setting = version24 ? "ssl_server_cert_file" : "ssl_cert"
-                let source = origin(setting, protocolSection) ?? origin(setting, []) ?? "\(path) (default)"
+                let source = origin(setting, protocolSection) ?? origin(setting, []) ?? "\(file) (default)"
                 let base = AuditEndpoint(service: "dovecot/\(name)", mailProtocol: entry.mailProtocol, mode: implicit ? .implicit : .starttls,
                                          address: address, port: port, serverName: nil, pairs: pairs, source: source, mapProblem: nil,
                                          reload: reload, reloadArguments: reloadArguments)

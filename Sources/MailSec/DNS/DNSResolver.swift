@@ -179,7 +179,7 @@ public final class DNSResolver: @unchecked Sendable {
     /// looks again at least every 10 ms in case another waiter took its answer.
     public func queries(_ questions: [Question], deadline: Deadline) throws -> [Result<DNSAnswer, MailSecError>] {
         let pendings = questions.map { _ in Pending() }
-        try lock.withLock { _ in
+        lock.withLock { _ in
             for (question, pending) in zip(questions, pendings) {
                 let argument = Unmanaged.passRetained(pending).toOpaque()
                 let started = ub_resolve_async(context, question.name, Int32(question.type), 1, argument, { argument, error, result in

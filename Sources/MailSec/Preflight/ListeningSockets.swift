@@ -83,7 +83,7 @@ public struct ListeningSockets: Sendable {
         var address = in6_addr()
         withUnsafeMutableBytes(of: &address) { raw in for (offset, byte) in ordered.prefix(16).enumerated() { raw[offset] = byte } }
         guard inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count)) != nil else { return hex }
-        return String(cString: buffer)
+        return String(nulTerminated: buffer)
     }
 
     static func socketOwners(_ inodes: Set<String>) -> [String: (pid: Int32, command: String)] {

@@ -145,7 +145,7 @@ struct PreflightContext {
     static func systemHostname(root: String) -> String {
         if RootedPath.isLiveSystem(root) {
             var buffer = [CChar](repeating: 0, count: 256)
-            if gethostname(&buffer, buffer.count) == 0 { return String(cString: buffer) }
+            if gethostname(&buffer, buffer.count) == 0 { return String(nulTerminated: buffer) }
         }
         let text = (try? SecureFileSystem.readText(RootedPath.join(root, "/etc/hostname"))) ?? ""
         return text.nonEmptyLines().first.map { $0.trimmingWhitespace() } ?? "localhost"

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec audit` against a real Postfix and Dovecot started for each test.
-@Suite struct AuditTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct AuditTests {
 
     func failing(_ endpoints: [String: [String: String]], _ id: String) -> Set<String> {
         Set(endpoints.filter { $0.value[id] == "fail" }.keys)
@@ -138,7 +138,7 @@ extension AuditFixture {
 }
 
 /// audit on copied trees and broken files: no probing, no servers.
-@Suite struct AuditOfflineTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct AuditOfflineTests {
     @Test func aDovecot24TreeSplitOverConfDIsRead() throws {
         let directory = try TemporaryDirectory()
         let root = directory.file("root")

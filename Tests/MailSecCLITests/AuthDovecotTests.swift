@@ -2,8 +2,12 @@ import Foundation
 import Testing
 
 /// `mailsec auth mechanisms|test` against a real Dovecot, cross-checked with `doveadm auth test`.
-@Suite struct AuthDovecotTests {
-    let dovecot = DovecotFixture.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct AuthDovecotTests {
+    let dovecot: DovecotFixture
+
+    init() throws {
+        dovecot = try DovecotFixture.shared
+    }
 
     /// Runs `auth test` with the password on stdin; returns the result and its JSON.
     func check(_ user: String, _ password: String, _ extra: [String] = []) throws -> (RunResult, [String: Any]) {
@@ -127,8 +131,12 @@ import Testing
 }
 
 /// `mailsec auth test --batch` against the real Dovecot.
-@Suite struct AuthBatchTests {
-    let dovecot = DovecotFixture.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct AuthBatchTests {
+    let dovecot: DovecotFixture
+
+    init() throws {
+        dovecot = try DovecotFixture.shared
+    }
 
     /// Writes a batch file: every batch user, every `wrongEvery`-th with a wrong password.
     func writeBatch(_ path: String, count: Int, wrongEvery: Int) throws -> Set<String> {

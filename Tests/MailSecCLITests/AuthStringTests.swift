@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec auth plain|login|cram-md5|xoauth2|decode`.
-@Suite struct AuthStringTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct AuthStringTests {
     @Test func plainMakesTheStringPerlMakes() throws {
         let result = try mailsec("auth", "plain", "test", "test1234")
         #expect(result.status == 0)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Bad input gets a clear error naming what is wrong, and nothing is written.
-@Suite struct BadInputTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct BadInputTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let arguments: [String]
         let status: Int32

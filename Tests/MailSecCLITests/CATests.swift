@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec ca create` and signing with it.
-@Suite struct CATests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct CATests {
     @Test func createsACAAndSignsServerCertificatesOpenSSLVerifies() throws {
         let temp = try TemporaryDirectory()
         let created = try mailsec("ca", "create", "--root", temp.path, "--batch", "--key-type", "ec", "--organization", "Example Ltd", "office-ca")

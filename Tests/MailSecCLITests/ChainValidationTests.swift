@@ -154,7 +154,7 @@ struct AnyEncodable: Encodable {
 }
 
 /// `verify`'s chain against the RFC 5280 / CA-Browser-Forum rules, each case cross-checked with openssl.
-@Suite struct ChainValidationTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct ChainValidationTests {
     /// mailsec's verdict (the statuses) and openssl's (exit 0 or not) on the same files.
     struct Verdicts {
         let statuses: [String: String]

@@ -3,9 +3,14 @@ import Testing
 
 /// A private sasldb and the smtpd.conf files that point libsasl2 at it.
 final class SasldbFixture: Sendable {
-    static let shared: SasldbFixture = {
-        do { return try SasldbFixture() } catch { fatalError("sasldb fixture: \(error)") }
+    /// Started once, on first use. A server that cannot start fails every test
+    /// that needs it, with the reason (its log included), instead of ending the run.
+    private static let made: Result<SasldbFixture, any Error> = {
+        let made = Result { try SasldbFixture() }
+        return made.mapError { FixtureError(what: "the sasldb fixture", underlying: $0) }
     }()
+
+    static var shared: SasldbFixture { get throws { try made.get() } }
 
     let directory: String
     var database: String { directory + "/sasldb2" }
@@ -32,15 +37,15 @@ final class SasldbFixture: Sendable {
 /// user added are bind-mounted over the real ones for saslauthd alone, so
 /// the system's files are never touched. Stopped when the test process exits.
 final class SaslauthdFixture: Sendable {
-    static let shared: SaslauthdFixture = {
-        do {
-            let fixture = try SaslauthdFixture()
-            atexit { SaslauthdFixture.stopShared() }
-            return fixture
-        } catch {
-            fatalError("saslauthd fixture: \(error)")
-        }
+    /// Started once, on first use. A server that cannot start fails every test
+    /// that needs it, with the reason (its log included), instead of ending the run.
+    private static let made: Result<SaslauthdFixture, any Error> = {
+        let made = Result { try SaslauthdFixture() }
+        if case .success = made { atexit { SaslauthdFixture.stopShared() } }
+        return made.mapError { FixtureError(what: "the saslauthd fixture", underlying: $0) }
     }()
+
+    static var shared: SaslauthdFixture { get throws { try made.get() } }
 
     static let user = "mailsec-sasl"
     static let password = "shadow-pass-7"
@@ -77,7 +82,7 @@ final class SaslauthdFixture: Sendable {
     }
 
     private static func stopShared() {
-        let fixture = shared
+        guard let fixture = try? made.get() else { return }
         if let pid = try? String(contentsOfFile: fixture.directory + "/run/saslauthd.pid", encoding: .utf8),
            let number = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
             kill(number, SIGTERM)

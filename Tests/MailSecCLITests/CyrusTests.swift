@@ -2,8 +2,12 @@ import Foundation
 import Testing
 
 /// libsasl2 mechanisms against the real Dovecot.
-@Suite struct SASLMechanismTests {
-    let dovecot = DovecotFixture.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct SASLMechanismTests {
+    let dovecot: DovecotFixture
+
+    init() throws {
+        dovecot = try DovecotFixture.shared
+    }
 
     func check(_ mechanism: String, _ user: String, _ password: String) throws -> (RunResult, [String: Any]) {
         let result = try mailsec("auth", "test", "--socket", dovecot.socket, "--no-penalty", "--json", "--mech", mechanism, user,
@@ -67,7 +71,7 @@ import Testing
         #expect((json["plugin_directory"] as? String)?.hasSuffix("sasl2") == true)
         #expect((json["plugins"] as? [String])?.contains("scram") == true)
         // The server view follows smtpd.conf's mech_list.
-        let server = try parseJSON(try mailsec("auth", "mechanisms", "--cyrus", "--json", "--sasl-config-dir", SasldbFixture.shared.auxpropConfig).stdout)
+        let server = try parseJSON(try mailsec("auth", "mechanisms", "--cyrus", "--json", "--sasl-config-dir", try SasldbFixture.shared.auxpropConfig).stdout)
         #expect(Set(server["server_mechanisms"] as? [String] ?? []) == ["PLAIN", "LOGIN", "CRAM-MD5"])
         let empty = try TemporaryDirectory()
         let none = try mailsec("auth", "mechanisms", "--cyrus", "--sasl-plugin-dir", empty.path)
@@ -78,9 +82,14 @@ import Testing
 }
 
 /// `--cyrus` (sasl_checkpass as smtpd does) and `--saslauthd`, against a real sasldb and saslauthd.
-@Suite struct CyrusCheckTests {
-    let sasldb = SasldbFixture.shared
-    let saslauthd = SaslauthdFixture.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct CyrusCheckTests {
+    let sasldb: SasldbFixture
+    let saslauthd: SaslauthdFixture
+
+    init() throws {
+        sasldb = try SasldbFixture.shared
+        saslauthd = try SaslauthdFixture.shared
+    }
 
     func cyrus(_ configDirectory: String, _ user: String, _ password: String, _ extra: [String] = []) throws -> (RunResult, [String: Any]) {
         let result = try mailsec(arguments: ["auth", "test", "--cyrus", "--sasl-config-dir", configDirectory, "--json"] + extra + [user],

@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 
 /// libunbound's validation against a real signed zone (Knot), cross-checked with kdig.
-@Suite struct DNSResolverTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct DNSResolverTests {
     static let hash = "a5a66262bec3ca82479df2609470f7ef77bfcd5b71ffde5790c22d0d84c7394e"
     static let records = """
     @ IN MX 10 mail

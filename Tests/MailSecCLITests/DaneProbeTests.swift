@@ -4,7 +4,7 @@ import Testing
 /// `probe --dane` against a real signed zone (Knot) and the private Postfix
 /// and Dovecot of the audit tests; every expected record is computed with the
 /// openssl CLI, never with MailSec.
-@Suite struct DaneProbeTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct DaneProbeTests {
     /// `3 1 1` data for a certificate, as RFC 7671 section 5.1 makes it: SHA-256 of the DER SubjectPublicKeyInfo.
     static func spkiSHA256(certificate path: String) throws -> String {
         try shell("openssl x509 -in \"$0\" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1", path)

@@ -3,8 +3,12 @@ import Testing
 
 /// `mailsec dane tlsa`, each record cross-checked with the openssl pipeline
 /// admins use (`openssl x509 -pubkey | openssl pkey -pubin -outform DER | sha256sum`).
-@Suite struct DaneTLSATests {
-    let fixtures = VerifyFixtures.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct DaneTLSATests {
+    let fixtures: VerifyFixtures
+
+    init() throws {
+        fixtures = try VerifyFixtures.shared
+    }
 
     func digest(_ pipeline: String) throws -> String {
         let result = try shell(pipeline)

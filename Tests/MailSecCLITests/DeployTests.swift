@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec deploy` against a real Postfix and Dovecot started for each test.
-@Suite struct DeployTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct DeployTests {
 
     /// The statuses of a deploy's checks, by id.
     func statuses(_ json: [String: Any]) -> [String: String] {
@@ -265,7 +265,7 @@ extension AuditFixture {
 }
 
 /// Debian's certbot against Debian's pebble on loopback, with mailsec deploy as certbot's deploy hook.
-@Suite struct CertbotDeployTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct CertbotDeployTests {
     @Test func certbotIssuesAndRenewsAndEveryListenerServesEachCertificate() throws {
         let server = try AuditFixture()
         let pebble = try PebbleFixture(directory: server.directory.file("pebble"))
@@ -342,7 +342,7 @@ final class PebbleFixture {
 }
 
 /// deploy on a copied tree: files written under --root, nothing reloaded, no server needed.
-@Suite struct DeployOfflineTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct DeployOfflineTests {
     @Test func aTreeUnderRootGetsTheFilesFromLegosEnvironment() throws {
         let directory = try TemporaryDirectory()
         let root = directory.file("root")

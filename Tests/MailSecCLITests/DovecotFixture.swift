@@ -5,15 +5,15 @@ import Testing
 /// temporary base_dir, a passwd-file with users for every verdict, an
 /// auth-client and an auth-master listener. Stopped when the test process exits.
 final class DovecotFixture: Sendable {
-    static let shared: DovecotFixture = {
-        do {
-            let fixture = try DovecotFixture()
-            atexit { DovecotFixture.stopShared() }
-            return fixture
-        } catch {
-            fatalError("Dovecot fixture: \(error)")
-        }
+    /// Started once, on first use. A server that cannot start fails every test
+    /// that needs it, with the reason (its log included), instead of ending the run.
+    private static let made: Result<DovecotFixture, any Error> = {
+        let made = Result { try DovecotFixture() }
+        if case .success = made { atexit { DovecotFixture.stopShared() } }
+        return made.mapError { FixtureError(what: "the Dovecot auth fixture", underlying: $0) }
     }()
+
+    static var shared: DovecotFixture { get throws { try made.get() } }
 
     /// Users of the batch: user00000 ... with password pw-<n>.
     static let batchUsers = 10_000
@@ -76,7 +76,7 @@ final class DovecotFixture: Sendable {
         try conf.write(toFile: config, atomically: true, encoding: .utf8)
         let status = spawnDaemon("/usr/sbin/dovecot", ["-c", config])
         guard status == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "dovecot -c \(config) exited \(status); see \(directory)/dovecot.log"])
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "dovecot -c \(config) exited \(status); \(logTail(directory + "/dovecot.log"))"])
         }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(50_000) }
         guard FileManager.default.fileExists(atPath: socket) else {
@@ -101,7 +101,7 @@ final class DovecotFixture: Sendable {
     }
 
     private static func stopShared() {
-        let fixture = shared
+        guard let fixture = try? made.get() else { return }
         _ = spawnDaemon("/usr/bin/doveadm", ["-c", fixture.config, "stop"])
         try? FileManager.default.removeItem(atPath: fixture.directory)
     }

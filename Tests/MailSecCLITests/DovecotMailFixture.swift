@@ -9,15 +9,15 @@ import Testing
 /// (127.0.0.1) as secure: the tests connect from 127.0.0.2 to see what a
 /// remote client sees. Stopped when the test process exits.
 final class DovecotMailFixture: Sendable {
-    static let shared: DovecotMailFixture = {
-        do {
-            let fixture = try DovecotMailFixture()
-            atexit { DovecotMailFixture.stopShared() }
-            return fixture
-        } catch {
-            fatalError("Dovecot mail fixture: \(error)")
-        }
+    /// Started once, on first use. A server that cannot start fails every test
+    /// that needs it, with the reason (its log included), instead of ending the run.
+    private static let made: Result<DovecotMailFixture, any Error> = {
+        let made = Result { try DovecotMailFixture() }
+        if case .success = made { atexit { DovecotMailFixture.stopShared() } }
+        return made.mapError { FixtureError(what: "the Dovecot mail fixture", underlying: $0) }
     }()
+
+    static var shared: DovecotMailFixture { get throws { try made.get() } }
 
     let directory: String
     let imap: UInt16, imaps: UInt16, pop3: UInt16, pop3s: UInt16, sieve: UInt16
@@ -54,7 +54,7 @@ final class DovecotMailFixture: Sendable {
         try conf.write(toFile: config, atomically: true, encoding: .utf8)
         let status = spawnDaemon("/usr/sbin/dovecot", ["-c", config])
         guard status == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "dovecot -c \(config) exited \(status); see \(directory)/dovecot.log"])
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "dovecot -c \(config) exited \(status); \(logTail(directory + "/dovecot.log"))"])
         }
         for port in ports { try PostfixFixture.waitForListener(port) }
     }
@@ -105,7 +105,7 @@ final class DovecotMailFixture: Sendable {
     }
 
     private static func stopShared() {
-        let fixture = shared
+        guard let fixture = try? made.get() else { return }
         _ = spawnDaemon("/usr/bin/doveadm", ["-c", fixture.config, "stop"])
         try? FileManager.default.removeItem(atPath: fixture.directory)
     }

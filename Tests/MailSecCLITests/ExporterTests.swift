@@ -60,8 +60,12 @@ func urlEncoded(_ text: String) -> String {
     text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
 }
 
-@Suite(.serialized) struct ExporterTests {
-    let postfix = PostfixFixture.shared
+@Suite(.serialized, .tags(.integration), .timeLimit(.minutes(10))) struct ExporterTests {
+    let postfix: PostfixFixture
+
+    init() throws {
+        postfix = try PostfixFixture.shared
+    }
 
     func loginConfig(_ directory: TemporaryDirectory, extra: String = "") throws -> String {
         try "alice-pass\n".write(toFile: directory.file("alice.password"), atomically: true, encoding: .utf8)
@@ -135,7 +139,7 @@ func urlEncoded(_ text: String) -> String {
     }
 
     @Test func everyMailProtocolIsProbed() throws {
-        let dovecot = DovecotMailFixture.shared
+        let dovecot = try DovecotMailFixture.shared
         let exporter = try ExporterProcess(config: """
         modules:
           default:
@@ -181,7 +185,7 @@ func urlEncoded(_ text: String) -> String {
     }
 
     @Test func anExpiredCertificateStillHasEveryCertificateSeries() throws {
-        let exporter = try ExporterProcess(config: "modules:\n  default:\n    ca_file: \(VerifyFixtures.shared.path("root.crt"))\n    verify_host: mail.example.com\n")
+        let exporter = try ExporterProcess(config: "modules:\n  default:\n    ca_file: \(try VerifyFixtures.shared.path("root.crt"))\n    verify_host: mail.example.com\n")
         let (status, body) = try exporter.get("/probe?target=smtps://127.0.0.1:\(postfix.expired)")
         #expect(status == 200)
         #expect(ExporterProcess.value(body, "mailsec_probe_success") == 0)
@@ -303,9 +307,9 @@ func urlEncoded(_ text: String) -> String {
     }
 }
 
-@Suite struct TextfileOutputTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct TextfileOutputTests {
     @Test func probeWritesATextfileAtomicallyWithATargetLabel() throws {
-        let postfix = PostfixFixture.shared
+        let postfix = try PostfixFixture.shared
         let directory = try TemporaryDirectory()
         let file = directory.file("mail.prom")
         let dead = try PostfixFixture.freePorts(1)[0]
@@ -329,7 +333,7 @@ func urlEncoded(_ text: String) -> String {
     }
 
     @Test func verifyAuditAndPreflightExportTheirChecks() throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         let expired = try mailsec("verify", "--cert", fixtures.path("expired.crt"), "--ca-file", fixtures.path("root.crt"), "--prometheus")
         #expect(expired.status == 1)
         #expect(ExporterProcess.value(expired.stdout, "mailsec_probe_success") == 0)
@@ -357,12 +361,12 @@ func urlEncoded(_ text: String) -> String {
 
 /// A real Prometheus scraping the exporter with the README's multi-target
 /// relabelling (the example file's, with the test's targets and ports).
-@Suite struct PrometheusScrapeTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct PrometheusScrapeTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     @Test func prometheusScrapesSeveralTargetsThroughTheExporter() throws {
-        let postfix = PostfixFixture.shared
-        let dovecot = DovecotMailFixture.shared
+        let postfix = try PostfixFixture.shared
+        let dovecot = try DovecotMailFixture.shared
         let exporter = try ExporterProcess(config: """
         modules:
           default:

@@ -4,7 +4,7 @@ import MailSecExporter
 import Testing
 
 /// The exporter's parsers and the exposition writer, without a server.
-@Suite struct ExporterUnitTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct ExporterUnitTests {
     @Test func queriesDecodeAsPrometheusSendsThem() throws {
         let query = try HTTPQuery(parsing: "/probe?target=smtps%3A%2F%2Fmail.example.com%3A465&module=a+b&empty=&flag")
         #expect(query.path == "/probe")

@@ -99,7 +99,7 @@ final class FakeMailServer {
 }
 
 /// What Dovecot will not do, from fakes: each a failed check that names what was wrong, never a hang.
-@Suite struct MailProbeFakeServerTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct MailProbeFakeServerTests {
     static let expected: [FakeMailServer.Behaviour: (failing: Set<String>, mentions: String)] = [
         .imapNoStartTLS: (["auth-before-tls", "tls-handshake"], "STARTTLS is not offered"),
         .imapGarbage: (["banner"], "not an IMAP"),

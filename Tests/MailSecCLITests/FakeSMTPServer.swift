@@ -132,7 +132,7 @@ final class FakeSMTPServer {
 
     init(_ behaviour: Behaviour) throws {
         port = try PostfixFixture.freePorts(1)[0]
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         // The leaf and its intermediate, as a real server sends them.
         let chain = fixtures.path("ec-chain.pem")
         if !FileManager.default.fileExists(atPath: chain) {

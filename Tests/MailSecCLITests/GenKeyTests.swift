@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec genkey`, end to end, with every file cross-checked by the openssl CLI.
-@Suite struct GenKeyTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct GenKeyTests {
     struct KeyCase: CustomTestStringConvertible, Sendable {
         let options: [String]
         let opensslKeyText: String

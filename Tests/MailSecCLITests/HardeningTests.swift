@@ -47,7 +47,7 @@ final class FullBacklogSocket {
 }
 
 /// The defects a hostile review found (issue 12), one test each; each failed before its fix.
-@Suite struct HardeningTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct HardeningTests {
     // Defect 5: Unix-socket connects ignored --timeout.
     @Test func aUnixSocketThatNeverAcceptsTimesOutEverywhere() throws {
         let hung = try FullBacklogSocket()
@@ -154,11 +154,11 @@ extension HardeningTests {
 extension HardeningTests {
     // Defect 3: the password went to a server whose certificate failed the hostname or chain check.
     @Test func noPasswordIsSentOverASessionThatDidNotVerify() throws {
-        let postfix = PostfixFixture.shared
+        let postfix = try PostfixFixture.shared
         let target = "smtps://127.0.0.1:\(postfix.smtps)"
         let cases: [(String, [String])] = [
             ("certificate-hostname", ["--ca-file", postfix.certificate, "--verify-host", "smtp.other.example"]),
-            ("certificate-chain", ["--ca-file", VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com"]),
+            ("certificate-chain", ["--ca-file", try VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com"]),
         ]
         for (failing, trust) in cases {
             let result = try mailsec(arguments: ["probe", "--json", "--transcript", "--timeout", "20", "--auth-user", "alice", "--mech", "PLAIN"] + trust + [target],
@@ -185,7 +185,7 @@ extension HardeningTests {
 
     // Defect 19: --ehlo with CR/LF injected SMTP commands.
     @Test func anEHLONameThatIsNotADomainIsRefused() throws {
-        let postfix = PostfixFixture.shared
+        let postfix = try PostfixFixture.shared
         for bad in ["x.example\r\nMAIL FROM:<a@example.net>", "two words", "[300.1.1.1]", ""] {
             let result = try mailsec("probe", "--ehlo", bad, "smtps://127.0.0.1:\(postfix.smtps)")
             #expect(result.status == 64, "\(bad.debugDescription): exit \(result.status)")

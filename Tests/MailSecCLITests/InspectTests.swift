@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec inspect` on good and bad files.
-@Suite struct InspectTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct InspectTests {
     /// A CA, a leaf it signed, and a CSR, made with the openssl CLI so inspect reads files it did not write.
     final class Fixture {
         let temp: TemporaryDirectory

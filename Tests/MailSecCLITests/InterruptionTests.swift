@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// A run killed at any moment leaves the old key intact and nothing readable behind.
-@Suite struct InterruptionTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct InterruptionTests {
     @Test(arguments: [0.05, 0.2, 0.5, 1.0])
     func killedReplacementLeavesTheOldKeyIntact(after delay: Double) throws {
         let temp = try TemporaryDirectory()

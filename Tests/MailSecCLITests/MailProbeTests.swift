@@ -3,8 +3,12 @@ import Testing
 
 /// `mailsec probe` over IMAP, POP3 and ManageSieve against a real Dovecot,
 /// from 127.0.0.2 (what a remote client sees), cross-checked with curl and openssl.
-@Suite struct MailProbeTests {
-    let dovecot = DovecotMailFixture.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct MailProbeTests {
+    let dovecot: DovecotMailFixture
+
+    init() throws {
+        dovecot = try DovecotMailFixture.shared
+    }
 
     struct Target: CustomTestStringConvertible, Sendable {
         let scheme: String

@@ -4,7 +4,7 @@ import Testing
 /// The Debian package Scripts/package builds (Scripts/test builds it into
 /// .build/package before the tests run): what it holds, lintian's verdict,
 /// and an install and purge on this machine, the binary run without Swift.
-@Suite struct PackageTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct PackageTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     func package() throws -> String {

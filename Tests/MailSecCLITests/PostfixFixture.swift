@@ -7,15 +7,15 @@ import Testing
 /// Good services and deliberately broken ones run side by side, each a
 /// master.cf entry with -o overrides. Stopped when the test process exits.
 final class PostfixFixture: Sendable {
-    static let shared: PostfixFixture = {
-        do {
-            let fixture = try PostfixFixture()
-            atexit { PostfixFixture.stopShared() }
-            return fixture
-        } catch {
-            fatalError("Postfix fixture: \(error)")
-        }
+    /// Started once, on first use. A server that cannot start fails every test
+    /// that needs it, with the reason (its log included), instead of ending the run.
+    private static let made: Result<PostfixFixture, any Error> = {
+        let made = Result { try PostfixFixture() }
+        if case .success = made { atexit { PostfixFixture.stopShared() } }
+        return made.mapError { FixtureError(what: "the Postfix fixture", underlying: $0) }
     }()
+
+    static var shared: PostfixFixture { get throws { try made.get() } }
 
     let directory: String
     /// wrapper mode (465-style)
@@ -40,8 +40,8 @@ final class PostfixFixture: Sendable {
         chmod(directory, 0o755)
         let ports = try Self.freePorts(6)
         (smtps, submission, clearTextOnImplicit, authBeforeTLS, openRelay, expired) = (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5])
-        let dovecot = DovecotFixture.shared
-        let verify = VerifyFixtures.shared
+        let dovecot = try DovecotFixture.shared
+        let verify = try VerifyFixtures.shared
 
         let made = try run(mailsecPath, ["genkey", "--root", directory + "/pki", "--batch", "--key-type", "ec", "mail.example.com"])
         guard made.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "genkey: \(made.stderr)"]) }
@@ -113,8 +113,12 @@ final class PostfixFixture: Sendable {
         try main.write(toFile: config + "/main.cf", atomically: true, encoding: .utf8)
         try (services + internalServices).write(toFile: config + "/master.cf", atomically: true, encoding: .utf8)
         let status = spawnDaemon("/usr/sbin/postfix", ["-c", config, "start"])
-        guard status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "postfix start exited \(status); see \(directory)/maillog"]) }
-        for port in ports { try Self.waitForListener(port) }
+        guard status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "postfix start exited \(status); \(logTail(directory + "/maillog"))"]) }
+        do {
+            for port in ports { try Self.waitForListener(port) }
+        } catch {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "\(error.localizedDescription); \(logTail(directory + "/maillog"))"])
+        }
     }
 
     /// Ports the kernel hands out as free right now (all held at once, so they differ).
@@ -138,7 +142,7 @@ final class PostfixFixture: Sendable {
     }
 
     private static func stopShared() {
-        let fixture = shared
+        guard let fixture = try? made.get() else { return }
         _ = spawnDaemon("/usr/sbin/postfix", ["-c", fixture.config, "stop"])
         try? FileManager.default.removeItem(atPath: fixture.directory)
     }

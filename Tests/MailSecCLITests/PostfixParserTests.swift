@@ -4,7 +4,7 @@ import Testing
 
 /// Our main.cf / master.cf parser against Postfix's own postconf, on every
 /// preflight fixture, Debian's stock files and a file of awkward syntax.
-@Suite struct PostfixParserTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct PostfixParserTests {
     /// Configuration directories to compare on.
     static func directories() throws -> [(String, TemporaryDirectory)] {
         var result: [(String, TemporaryDirectory)] = []

@@ -94,7 +94,7 @@ struct PreflightTree {
         let socketPath = root + "/var/spool/postfix/private/auth"
         switch socket {
         // A hard link: the same socket, inside the tree (preflight follows no link out of --root).
-        case .dovecot: guard link(DovecotFixture.shared.socket, socketPath) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        case .dovecot: guard link(try DovecotFixture.shared.socket, socketPath) == 0 else { throw CocoaError(.fileWriteUnknown) }
         case .missing: break
         case .regularFile: try "".write(toFile: socketPath, atomically: true, encoding: .utf8)
         case .link(let target): guard link(target, socketPath) == 0 else { throw CocoaError(.fileWriteUnknown) }

@@ -2,8 +2,12 @@ import Foundation
 import Testing
 
 /// `preflight --probe --auth-user` against the real Postfix and Dovecot of the probe tests.
-@Suite struct PreflightPostfixTests {
-    let postfix = PostfixFixture.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct PreflightPostfixTests {
+    let postfix: PostfixFixture
+
+    init() throws {
+        postfix = try PostfixFixture.shared
+    }
 
     func run(port: UInt16, password: String = "alice-pass") throws -> (status: Int32, worst: [String: String], json: [String: Any], result: RunResult) {
         try preflight(["--postfix-dir", postfix.config, "--port", String(port), "--ca-file", postfix.certificate, "--timeout", "20",

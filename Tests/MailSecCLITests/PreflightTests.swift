@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec preflight` on private file trees, one mistake each, and on the real Postfix.
-@Suite struct PreflightTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct PreflightTests {
     static let ids = ["postfix-config", "smtps-service", "wrappermode", "sasl-enabled", "client-restrictions", "services-name",
                       "tls-files", "sasl-socket", "content-filter", "port", "firewall", "postfix-check"]
 
@@ -167,7 +167,7 @@ import Testing
         #expect(bad.status == 1)
         #expect(Set(bad.worst.filter { $0.value == "fail" }.keys) == ["sasl-socket"])
         #expect(!bad.result.stdout.contains("wrong-pass") && !bad.result.stderr.contains("wrong-pass"), "the password never shows")
-        let doveadm = try run("/usr/bin/doveadm", ["-c", DovecotFixture.shared.config, "auth", "test", "alice", "wrong-pass"])
+        let doveadm = try run("/usr/bin/doveadm", ["-c", try DovecotFixture.shared.config, "auth", "test", "alice", "wrong-pass"])
         #expect(doveadm.status != 0, "doveadm agrees the password is wrong")
     }
 

@@ -2,8 +2,12 @@ import Foundation
 import Testing
 
 /// `mailsec probe` against a real Postfix (SASL through the real Dovecot).
-@Suite struct ProbeTests {
-    let postfix = PostfixFixture.shared
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct ProbeTests {
+    let postfix: PostfixFixture
+
+    init() throws {
+        postfix = try PostfixFixture.shared
+    }
 
     /// Runs a probe with --json; returns the exit code and each target's statuses by id.
     func probe(_ arguments: [String], password: String? = nil) throws -> (Int32, [[String: String]], [[String: Any]], RunResult) {
@@ -76,7 +80,7 @@ import Testing
         var trust = trustGood
         var extra = variant.extra
         if extra.contains("--ca-file-root") {
-            trust = ["--ca-file", VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com"]
+            trust = ["--ca-file", try VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com"]
             extra.removeAll { $0 == "--ca-file-root" }
         }
         let (status, statuses, json, result) = try probe(trust + extra + ["\(variant.scheme)://127.0.0.1:\(variant.port(postfix))"])
@@ -130,10 +134,10 @@ import Testing
 }
 
 /// What Postfix will not do, from a fake server.
-@Suite struct ProbeFakeServerTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct ProbeFakeServerTests {
     func probe(_ behaviour: FakeSMTPServer.Behaviour, _ scheme: String) throws -> (Set<String>, [[String: Any]]) {
         let server = try FakeSMTPServer(behaviour)
-        let result = try mailsec("probe", "--json", "--timeout", "2", "--ca-file", VerifyFixtures.shared.path("root.crt"),
+        let result = try mailsec("probe", "--json", "--timeout", "2", "--ca-file", try VerifyFixtures.shared.path("root.crt"),
                                  "--verify-host", "mail.example.com", "\(scheme)://127.0.0.1:\(server.port)")
         let array = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [[String: Any]] ?? []
         let checks = (array.first?["checks"] as? [[String: Any]]) ?? []
@@ -171,7 +175,7 @@ import Testing
     func aPeerThatHangsUpIsAFailedCheckNotADeadProcess(_ behaviour: FakeSMTPServer.Behaviour) throws {
         let server = try FakeSMTPServer(behaviour)
         let target = "smtps://127.0.0.1:\(server.port)"
-        let trust = ["--ca-file", VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com", "--timeout", "2"]
+        let trust = ["--ca-file", try VerifyFixtures.shared.path("root.crt"), "--verify-host", "mail.example.com", "--timeout", "2"]
         // Two targets in one run: the second must still be reported after the first hangs up.
         for _ in 0..<3 {
             let result = try mailsec(arguments: ["probe", "--json"] + trust + [target, target])

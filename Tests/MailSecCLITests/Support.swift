@@ -235,3 +235,23 @@ func spawnDaemon(_ path: String, _ arguments: [String]) -> Int32 {
     guard let child = try? SpawnedProcess(path, arguments, capture: false) else { return -1 }
     return child.wait()
 }
+
+/// A shared fixture that could not start: what it is and why, for the test that needed it.
+struct FixtureError: Error, CustomStringConvertible {
+    let what: String
+    let underlying: any Error
+    var description: String { "\(what) could not start: \(underlying)" }
+}
+
+/// The last lines of a server's log, for the error of a fixture that could not start it.
+func logTail(_ path: String, lines: Int = 20) -> String {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "(\(path) is empty or missing)" }
+    return "\(path):\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+}
+
+extension Tag {
+    /// Every suite of this target: it runs mailsec and real servers (Postfix,
+    /// Dovecot, saslauthd, Knot, Prometheus), most of them as root. The fast
+    /// layer, with neither, is the MailSecTests target: swift test --filter MailSecTests.
+    @Tag static var integration: Self
+}

@@ -5,9 +5,14 @@ import Testing
 /// openssl CLI (an independent tool): a root, an intermediate, and leaves
 /// with every defect the checks look for.
 final class VerifyFixtures: Sendable {
-    static let shared: VerifyFixtures = {
-        do { return try VerifyFixtures() } catch { fatalError("verify fixtures: \(error)") }
+    /// Started once, on first use. A server that cannot start fails every test
+    /// that needs it, with the reason (its log included), instead of ending the run.
+    private static let made: Result<VerifyFixtures, any Error> = {
+        let made = Result { try VerifyFixtures() }
+        return made.mapError { FixtureError(what: "the verify fixtures", underlying: $0) }
     }()
+
+    static var shared: VerifyFixtures { get throws { try made.get() } }
 
     let directory: String
     private let temp: TemporaryDirectory

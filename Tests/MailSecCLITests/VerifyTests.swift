@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `mailsec verify` over a matrix of good and broken certificates and keys.
-@Suite struct VerifyTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct VerifyTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let name: String
         let cert: String
@@ -58,7 +58,7 @@ import Testing
 
     @Test(arguments: cases)
     func matrixGivesTheExpectedStatusForEveryCheck(_ testCase: Case) throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         var arguments = ["--cert", fixtures.path(testCase.cert)]
         if let key = testCase.key { arguments += ["--key", fixtures.path(key)] }
         if let chain = testCase.chain { arguments += ["--chain", fixtures.path(chain)] }
@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func jsonCarriesTheCertificateFacts() throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         let outcome = try VerifyOutcome(["--cert", fixtures.path("rsa.crt"), "--chain", fixtures.path("inter.crt"),
                                          "--ca-file", fixtures.path("root.crt"), "--host", "mail.example.com"])
         let certificate = try #require(outcome.json["certificate"] as? [String: Any])
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func remediesAreConcrete() throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         let open = try VerifyOutcome(["--cert", fixtures.path("ec.crt"), "--key", fixtures.path("open.key"), "--ca-file", fixtures.path("root.crt")])
         #expect((open.check("key-file-permissions")?["remedy"] as? String)?.contains("chmod 600 \(fixtures.path("open.key"))") == true)
         let scrambled = try VerifyOutcome(["--cert", fixtures.path("chain-leaf-last.pem"), "--ca-file", fixtures.path("root.crt")])
@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func nagiosLineAndExitCodes() throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         let base = ["verify", "--nagios", "--ca-file", fixtures.path("root.crt"), "--chain", fixtures.path("inter.crt"), "--host", "mail.example.com"]
         let ok = try mailsec(arguments: base + ["--cert", fixtures.path("ec.crt"), "--key", fixtures.path("ec.key")])
         #expect(ok.status == 0)
@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func couldNotRunExitsTwoNamingTheFile() throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         let missing = try mailsec("verify", "--cert", fixtures.path("missing.crt"))
         #expect(missing.status == 2 && missing.stderr.contains("missing.crt") && missing.stderr.contains("no such file"))
         let directory = try mailsec("verify", "--cert", fixtures.directory)
@@ -150,7 +150,7 @@ import Testing
     }
 
     @Test func trustsTheSystemStoreByDefault() throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         // Our test root is in no system store, so the chain cannot verify without --ca-file.
         let outcome = try VerifyOutcome(["--cert", fixtures.path("chain-full.pem")])
         #expect(outcome.statuses["chain"] == "fail")
@@ -181,7 +181,7 @@ import Testing
 }
 
 /// Host name verdicts against `openssl x509 -checkhost` / `-checkip`.
-@Suite struct HostnameAgreementTests {
+@Suite(.tags(.integration), .timeLimit(.minutes(10))) struct HostnameAgreementTests {
     /// Names and whether each should match ec.crt (SANs: mail.example.com, *.wild.example.com,
     /// *.xn--bcher-kva.example, f*.partial.example.com, xn--mller-kva.example.org, UPPER.Example.NET,
     /// 192.0.2.10, 2001:db8::10).
@@ -198,7 +198,7 @@ import Testing
     ]
 
     @Test func verdictsAgreeWithOpenSSL() throws {
-        let fixtures = VerifyFixtures.shared
+        let fixtures = try VerifyFixtures.shared
         let certificate = fixtures.path("ec.crt")
         let outcome = try mailsec(arguments: ["verify", "--json", "--cert", certificate] + Self.names.flatMap { ["--host", $0.0] })
         let checks = try #require(try parseJSON(outcome.stdout)["checks"] as? [[String: Any]]).filter { $0["id"] as? String == "hostname" }
@@ -217,7 +217,7 @@ import Testing
 
     /// Where RFC 6125/9525 and `openssl x509 -checkhost` part ways, mailsec follows the RFCs.
     @Test func differsFromOpenSSLOnlyWhereTheRFCsSaySo() throws {
-        let certificate = VerifyFixtures.shared.path("ec.crt")
+        let certificate = try VerifyFixtures.shared.path("ec.crt")
         let outcome = try mailsec("verify", "--json", "--cert", certificate, "--host", "foo.partial.example.com", "--host", "mail.example.com.")
         let checks = try #require(try parseJSON(outcome.stdout)["checks"] as? [[String: Any]]).filter { $0["id"] as? String == "hostname" }
         // f*.partial.example.com: a partial wildcard; RFC 9525 forbids it, openssl accepts it.
@@ -230,7 +230,7 @@ import Testing
 
     /// A deliberate difference: openssl -checkhost falls back to the CN; mail clients (RFC 6125/9525) do not.
     @Test func commonNameOnlyMatchesForOpenSSLButFailsForClients() throws {
-        let certificate = VerifyFixtures.shared.path("cnonly.crt")
+        let certificate = try VerifyFixtures.shared.path("cnonly.crt")
         let outcome = try VerifyOutcome(["--cert", certificate, "--host", "mail.example.com"])
         #expect(outcome.statuses["hostname"] == "fail")
         #expect((outcome.check("hostname")?["message"] as? String)?.contains("Postfix's own SMTP client would still accept it") == true)

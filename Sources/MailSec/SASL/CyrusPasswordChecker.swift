@@ -61,6 +61,7 @@ public final class CyrusPasswordChecker {
     /// - Parameters:
     ///   - app: the application name whose APP.conf is read (Postfix: smtpd, from smtpd_sasl_path).
     ///   - configDirectory: where APP.conf is; nil searches Postfix's and libsasl2's directories.
+    ///   - pluginDirectory: where libsasl2's mechanism plugins are; nil: its built-in path.
     ///   - service: the service name saslauthd and PAM see (Postfix: smtp).
     ///   - hostname: the server name; the default realm of sasldb users (Postfix: myhostname).
     ///   - realm: the user realm (Postfix: smtpd_sasl_local_domain).

@@ -106,8 +106,13 @@ public final class CyrusClientExchange: SASLExchange {
 
     /// - Parameters:
     ///   - mechanism: the mechanism to use (`SCRAM-SHA-256`).
+    ///   - user: the authentication identity.
+    ///   - password: its password; libsasl2 gets it through a callback, never as a string.
+    ///   - authzid: the identity to act as; empty: the user itself.
+    ///   - realm: the realm DIGEST-MD5 offers, when the server names none.
     ///   - service: the SASL service name (`smtp`), part of DIGEST-MD5's digest-uri.
     ///   - host: the server's name, likewise.
+    ///   - pluginDirectory: where libsasl2's mechanism plugins are; nil: its built-in path.
     public init(mechanism: String, user: String, password: SecureBytes, authzid: String = "", realm: String? = nil,
                 service: String = "smtp", host: String = "localhost", pluginDirectory: String? = nil) throws {
         try CyrusSASL.initializeClient(pluginDirectory: pluginDirectory)

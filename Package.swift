@@ -68,6 +68,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // One program per DocC article, on the public API alone (another module
+        // cannot see anything else); swift build builds them, so CI does.
+        .executableTarget(name: "example-generate-certificate", dependencies: ["MailSec"], path: "Examples/GenerateCertificate"),
+        .executableTarget(name: "example-verify-pair", dependencies: ["MailSec"], path: "Examples/VerifyPair"),
+        .executableTarget(name: "example-check-credentials", dependencies: ["MailSec"], path: "Examples/CheckCredentials"),
+        .executableTarget(name: "example-probe-server", dependencies: ["MailSec"], path: "Examples/ProbeServer"),
+        .executableTarget(name: "example-audit-server", dependencies: ["MailSec"], path: "Examples/AuditServer"),
+        .executableTarget(name: "example-deploy-renewal", dependencies: ["MailSec"], path: "Examples/DeployRenewal"),
         .testTarget(
             name: "MailSecTests",
             dependencies: ["MailSec", "COpenSSL"]

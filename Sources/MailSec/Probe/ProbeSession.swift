@@ -121,7 +121,6 @@ struct ProbeSession {
         if let origin = target.mxOrigin { report.add(origin.finding(host: target.host)) }
         var hosts = [target.host]
         if options.dane || options.resolvesThroughForwarder {
-            step = "connect"
             do {
                 hosts = try lookUp() ?? hosts
             } catch let error as MailSecError {
@@ -182,8 +181,8 @@ struct ProbeSession {
         if options.dane { questions.append(.init(owner, type: DNSType.tlsa)) }
         if addresses { questions += [.init(target.host, type: DNSType.a), .init(target.host, type: DNSType.aaaa)] }
         let answers = try resolver.queries(questions, deadline: Deadline.after(options.timeout).capped(by: overallDeadline))
-        if options.dane {
-            switch answers[0] {
+        if options.dane, let tlsa = answers.first {
+            switch tlsa {
             case .success(let answer):
                 let lookup = DANELookup(owner: owner, answer: answer)
                 report.add(lookup.finding)
@@ -198,7 +197,9 @@ struct ProbeSession {
             }
         }
         guard addresses else { return nil }
-        return try DNSResolver.addresses(of: target.host, a: answers[answers.count - 2].get(), aaaa: answers[answers.count - 1].get())
+        // A and AAAA are the last two questions asked.
+        let (a, aaaa) = (answers[answers.endIndex - 2], answers[answers.endIndex - 1])
+        return try DNSResolver.addresses(of: target.host, a: a.get(), aaaa: aaaa.get())
     }
 
     // MARK: TLS and the certificate

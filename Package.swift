@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "MailSec", targets: ["MailSec"]),
         .executable(name: "mailsec", targets: ["mailsec"]),
+        .executable(name: "mailsec-exporter", targets: ["mailsec-exporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,12 +61,29 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The exporter's command-line options, which both programs parse.
+        .target(
+            name: "ExporterOptions",
+            dependencies: ["MailSec", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The CLI links no server library: `mailsec exporter` runs mailsec-exporter
+        // (NIO, Yams and Foundation would slow every command's start-up).
         .executableTarget(
             name: "mailsec",
             dependencies: [
                 "MailSec",
-                "MailSecExporter",
+                "ExporterOptions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "mailsec-exporter",
+            dependencies: [
+                "MailSec",
+                "MailSecExporter",
+                "ExporterOptions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // One program per DocC article, on the public API alone (another module
@@ -82,7 +100,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MailSecCLITests",
-            dependencies: ["mailsec", "MailSec", "MailSecExporter"]
+            dependencies: ["mailsec", "mailsec-exporter", "MailSec", "MailSecExporter"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MailSec
 
 @main
 struct MailSecCommand: ParsableCommand {
@@ -12,8 +13,4 @@ struct MailSecCommand: ParsableCommand {
         version: MailSecVersion.current,
         subcommands: [GenKey.self, CA.self, Inspect.self, Verify.self, Auth.self, Probe.self, PreflightCommand.self, AuditCommand.self, DeployCommand.self, ExporterCommand.self, Dane.self]
     )
-}
-
-enum MailSecVersion {
-    static let current = "0.1.0"
 }

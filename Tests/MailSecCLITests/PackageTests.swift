@@ -23,7 +23,7 @@ import Testing
         #expect(!depends.lowercased().contains("swift"), "the Swift runtime is linked in: \(depends)")
         let listing = try run("/usr/bin/dpkg-deb", ["-c", deb]).stdout
         let files = Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
-        var expected = ["./usr/bin/mailsec", "./etc/mailsec/exporter.yml", "./usr/share/doc/mailsec/copyright", "./usr/share/doc/mailsec/changelog.gz",
+        var expected = ["./usr/bin/mailsec", "./usr/bin/mailsec-exporter", "./etc/mailsec/exporter.yml", "./usr/share/doc/mailsec/copyright", "./usr/share/doc/mailsec/changelog.gz",
                         "./usr/share/bash-completion/completions/mailsec", "./usr/share/zsh/vendor-completions/_mailsec",
                         "./usr/share/fish/vendor_completions.d/mailsec.fish", "./lib/systemd/system/mailsec-exporter.service",
                         "./lib/systemd/system/mailsec-audit.service", "./lib/systemd/system/mailsec-audit.timer"]
@@ -52,8 +52,13 @@ import Testing
         // No Swift on this machine as far as the binary can tell: /opt/swift hidden under an empty tmpfs.
         let alone = try run("/usr/bin/unshare", ["-m", "/bin/sh", "-c", "mount -t tmpfs none /opt/swift && /usr/bin/mailsec --version && /usr/bin/mailsec dane tlsa --help"])
         #expect(alone.status == 0 && alone.stdout.contains("TLSA"), "\(alone.stdout)\(alone.stderr)")
-        let libraries = try run("/usr/bin/ldd", ["/usr/bin/mailsec"]).stdout
-        #expect(!libraries.contains("libswift") && !libraries.contains("not found"), "\(libraries)")
+        for program in ["/usr/bin/mailsec", "/usr/bin/mailsec-exporter"] {
+            let libraries = try run("/usr/bin/ldd", [program]).stdout
+            #expect(!libraries.contains("libswift") && !libraries.contains("not found"), "\(program): \(libraries)")
+        }
+        // The exporter is its own program; `mailsec exporter` runs it with the same arguments.
+        let exporter = try run("/usr/bin/unshare", ["-m", "/bin/sh", "-c", "mount -t tmpfs none /opt/swift && /usr/bin/mailsec-exporter --help && /usr/bin/mailsec exporter --listen 127.0.0.1:1 --config /nonexistent"])
+        #expect(exporter.stdout.contains("USAGE: mailsec-exporter") && exporter.stderr.contains("/nonexistent"), "\(exporter.stdout)\(exporter.stderr)")
 
         #expect(try run("/usr/bin/man", ["-w", "mailsec-probe"]).stdout.contains("/usr/share/man/man1/mailsec-probe.1.gz"))
         let whatis = try run("/usr/bin/lexgrog", ["/usr/share/man/man1/mailsec-dane-tlsa.1.gz"]).stdout
@@ -70,7 +75,7 @@ import Testing
 
         let purged = try run("/usr/bin/apt-get", ["purge", "-y", "-q", "mailsec"], environment: environment, timeout: 300)
         #expect(purged.status == 0, "\(purged.stdout)\(purged.stderr)")
-        for path in ["/usr/bin/mailsec", "/etc/mailsec", "/usr/share/doc/mailsec", "/lib/systemd/system/mailsec-exporter.service", "/usr/share/man/man1/mailsec.1.gz"] {
+        for path in ["/usr/bin/mailsec", "/usr/bin/mailsec-exporter", "/etc/mailsec", "/usr/share/doc/mailsec", "/lib/systemd/system/mailsec-exporter.service", "/usr/share/man/man1/mailsec.1.gz"] {
             #expect(!FileManager.default.fileExists(atPath: path), "\(path) is left behind")
         }
         #expect(try run("/usr/bin/dpkg-query", ["-W", "-f=${Status}", "mailsec"]).stdout.contains("not-installed")

@@ -62,3 +62,8 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
         return "\(message)\n  fix: \(remedy)"
     }
 }
+
+/// The version of MailSec, the library and its programs.
+public enum MailSecVersion {
+    public static let current = "0.1.0"
+}

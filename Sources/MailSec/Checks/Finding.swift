@@ -71,30 +71,4 @@ public struct Report: Sendable, Equatable {
     public func findings(withID id: String) -> [Finding] { findings.filter { $0.id == id } }
 
     public func count(_ status: Finding.Status) -> Int { findings.filter { $0.status == status }.count }
-
-    /// 0 when nothing failed, 1 when something did (the tool ran; a check failed).
-    public var exitCode: Int32 { ok ? 0 : 1 }
-
-    /// Nagios plugin states: 0 OK, 1 WARNING, 2 CRITICAL.
-    public var nagiosState: NagiosState {
-        switch worst {
-        case .fail: .critical
-        case .warn: .warning
-        case .pass, .skip: .ok
-        }
-    }
-}
-
-/// The four states of a Nagios/Icinga plugin and their exit codes.
-public enum NagiosState: Int32, Sendable {
-    case ok = 0, warning = 1, critical = 2, unknown = 3
-
-    public var label: String {
-        switch self {
-        case .ok: "OK"
-        case .warning: "WARNING"
-        case .critical: "CRITICAL"
-        case .unknown: "UNKNOWN"
-        }
-    }
 }

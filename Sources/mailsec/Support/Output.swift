@@ -77,6 +77,31 @@ struct ReportJSON: Encodable {
 }
 
 /// The one line a Nagios/Icinga plugin prints: `MAILSEC STATE - text|perfdata`.
+/// The four states of a Nagios/Icinga plugin, which are its exit codes.
+enum NagiosState: Int32 {
+    case ok = 0, warning = 1, critical = 2, unknown = 3
+
+    var label: String {
+        switch self {
+        case .ok: "OK"
+        case .warning: "WARNING"
+        case .critical: "CRITICAL"
+        case .unknown: "UNKNOWN"
+        }
+    }
+}
+
+extension Report {
+    /// A failure is CRITICAL, a warning WARNING, anything else OK.
+    var nagiosState: NagiosState {
+        switch worst {
+        case .fail: .critical
+        case .warn: .warning
+        case .pass, .skip: .ok
+        }
+    }
+}
+
 enum NagiosLine {
     static func make(report: Report, facts: CertificateFacts?, warnDays: Int, label: String? = nil) -> String {
         let state = report.nagiosState

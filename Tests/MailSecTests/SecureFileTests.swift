@@ -15,7 +15,7 @@ import Foundation
         func contents(_ name: String) -> String? { try? String(contentsOfFile: path + "/" + name, encoding: .utf8) }
     }
 
-    private func stage(_ text: String, at path: String, mode: mode_t = 0o600) throws -> StagedFile {
+    private func stage(_ text: String, at path: String, mode: FilePermissions = 0o600) throws -> StagedFile {
         try Array(text.utf8).withUnsafeBytes { try StagedFile(path: path, contents: $0, mode: mode, owner: nil) }
     }
 
@@ -118,5 +118,17 @@ import Foundation
         #expect(report.worst == .fail)
         #expect(report.findings(withID: "c").first?.remedy == "renew")
         #expect(Report().worst == .skip)
+    }
+}
+
+@Suite struct FilePermissionsTests {
+    @Test func readsAndPrintsAsOctal() {
+        let debianKey: FilePermissions = 0o640
+        #expect(debianKey == [.ownerRead, .ownerWrite, .groupRead])
+        #expect(debianKey.description == "0640")
+        #expect(FilePermissions(rawValue: 0o4755).description == "4755")
+        #expect(debianKey.isDisjoint(with: .others) && !debianKey.isSubset(of: 0o600))
+        // Only permission bits: a file-type bit from st_mode is not kept.
+        #expect(FilePermissions(rawValue: 0o100644).rawValue == 0o644)
     }
 }

@@ -354,14 +354,14 @@ public enum CertificateVerifier {
             return .fail("key-file-permissions", "\(real)\(via) is not a regular file", remedy: "point the key option at the private key file itself")
         }
         let mode = status.mode, shown = "\(status.octalMode) \(status.ownerDescription)"
-        if mode & 0o007 != 0 {
-            return .fail("key-file-permissions", "\(real)\(via) is \(mode & 0o004 != 0 ? "readable" : "accessible") by every user (\(shown))",
+        if !mode.isDisjoint(with: .others) {
+            return .fail("key-file-permissions", "\(real)\(via) is \(mode.contains(.otherRead) ? "readable" : "accessible") by every user (\(shown))",
                          remedy: "chmod 600 \(target)  (then consider the key compromised and make a new one)")
         }
-        if mode & 0o020 != 0 {
+        if mode.contains(.groupWrite) {
             return .fail("key-file-permissions", "\(real)\(via) is writable by its group (\(shown))", remedy: "chmod g-w \(target)")
         }
-        if mode & 0o040 != 0 {
+        if mode.contains(.groupRead) {
             let group = FileOwner.groupName(status.owner.gid)
             if status.owner.gid != 0 && group != "ssl-cert" {
                 return .warn("key-file-permissions", "\(real)\(via) is readable by the group \(group) (\(shown))",

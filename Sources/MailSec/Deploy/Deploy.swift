@@ -245,8 +245,8 @@ public enum Deploy {
             staged[index].backup = try staged[index].staged.keepBackup(now: now)
             // The backup is the old file itself (a hard link): a key that was too open is tightened there too.
             if let backup = staged[index].backup, staged[index].file.holdsKey, let status = FileStatus(path: backup, followLinks: false),
-               status.mode & ~staged[index].file.mode != 0 {
-                chmod(backup, staged[index].file.mode)
+               !status.mode.isSubset(of: staged[index].file.mode) {
+                chmod(backup, staged[index].file.mode.mode)
             }
         }
         // The journal keeps the oldest backup of each file: that of an interrupted deploy, if there was one.
@@ -410,7 +410,7 @@ public enum Deploy {
         return "SHA-256 " + fingerprint.prefix(23) + "…"
     }
 
-    static func modeText(_ mode: mode_t) -> String { "0" + String(mode, radix: 8) }
+    static func modeText(_ mode: FilePermissions) -> String { mode.description }
 
     static func ownerText(_ owner: FileOwner?) -> String {
         guard let owner else { return "owned by mailsec's user" }

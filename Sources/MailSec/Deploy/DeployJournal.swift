@@ -22,8 +22,8 @@ final class DeployJournal {
         var made = ""
         for component in stateDirectory.split(separator: "/") {
             made += "/" + component
-            let mode: mode_t = made == stateDirectory ? 0o700 : 0o755
-            if mkdir(made, mode) != 0, errno != EEXIST {
+            let mode: FilePermissions = made == stateDirectory ? 0o700 : 0o755
+            if mkdir(made, mode.mode) != 0, errno != EEXIST {
                 throw SecureFileSystem.error(errno, "cannot make the state directory \(stateDirectory)")
             }
         }

@@ -16,7 +16,7 @@ struct DeployPlan {
         var destination: String
         var contents: SecureBytes
         var holdsKey: Bool
-        var mode: mode_t
+        var mode: FilePermissions
         var owner: FileOwner?
         /// There is a file there now (else rollback removes the new one).
         var exists: Bool
@@ -162,8 +162,8 @@ struct DeployPlan {
     }
 
     /// 0600 or tighter stays; 0640 root:ssl-cert stays (Debian lets the group read keys); anything else becomes 0600.
-    static func keyMode(_ status: FileStatus) -> mode_t {
-        if status.mode & ~0o600 == 0 { return status.mode }
+    static func keyMode(_ status: FileStatus) -> FilePermissions {
+        if status.mode.isSubset(of: 0o600) { return status.mode }
         if status.mode == 0o640, status.owner.uid == 0, let sslCert = FileOwner.groupID(named: "ssl-cert"), status.owner.gid == sslCert { return 0o640 }
         return 0o600
     }

@@ -1,11 +1,13 @@
 import Glibc
 
-/// A uid/gid pair with the names they resolve to on this system.
+/// A file's owner: a user and a group id, with the names they resolve to on this system.
 public struct FileOwner: Sendable, Equatable {
-    public var uid: uid_t
-    public var gid: gid_t
+    /// The owning user's id (0 is root).
+    public var uid: UInt32
+    /// The owning group's id.
+    public var gid: UInt32
 
-    public init(uid: uid_t, gid: gid_t) {
+    public init(uid: UInt32, gid: UInt32) {
         self.uid = uid
         self.gid = gid
     }
@@ -15,7 +17,7 @@ public struct FileOwner: Sendable, Equatable {
     public static var isRunningAsRoot: Bool { geteuid() == 0 }
 
     /// The gid of a group, if it exists here (e.g. Debian's `ssl-cert`).
-    public static func groupID(named name: String) -> gid_t? {
+    public static func groupID(named name: String) -> UInt32? {
         var group = group()
         var result: UnsafeMutablePointer<group>?
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -23,7 +25,8 @@ public struct FileOwner: Sendable, Equatable {
         return result.pointee.gr_gid
     }
 
-    public static func userName(_ uid: uid_t) -> String {
+    /// The user's name, or the number when it has none here.
+    public static func userName(_ uid: UInt32) -> String {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -33,7 +36,8 @@ public struct FileOwner: Sendable, Equatable {
         return String(cString: name)
     }
 
-    public static func groupName(_ gid: gid_t) -> String {
+    /// The group's name, or the number when it has none here.
+    public static func groupName(_ gid: UInt32) -> String {
         var entry = group()
         var result: UnsafeMutablePointer<group>?
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -48,7 +52,7 @@ public struct FileOwner: Sendable, Equatable {
 public struct FileStatus: Sendable, Equatable {
     public var path: String
     /// Permission bits only (e.g. 0o600).
-    public var mode: mode_t
+    public var mode: FilePermissions
     public var owner: FileOwner
     public var isDirectory: Bool
     public var isRegularFile: Bool
@@ -62,7 +66,7 @@ public struct FileStatus: Sendable, Equatable {
         let result = followLinks ? stat(path, &info) : lstat(path, &info)
         guard result == 0 else { return nil }
         self.path = path
-        mode = info.st_mode & 0o7777
+        mode = FilePermissions(rawValue: UInt16(info.st_mode & 0o7777))
         owner = FileOwner(uid: info.st_uid, gid: info.st_gid)
         isDirectory = info.st_mode & S_IFMT == S_IFDIR
         isRegularFile = info.st_mode & S_IFMT == S_IFREG
@@ -72,15 +76,53 @@ public struct FileStatus: Sendable, Equatable {
     }
 
     /// `0600`
-    public var octalMode: String { FileStatus.octal(mode) }
+    public var octalMode: String { mode.description }
 
     /// `root:root`
     public var ownerDescription: String {
         "\(FileOwner.userName(owner.uid)):\(FileOwner.groupName(owner.gid))"
     }
+}
 
-    public static func octal(_ mode: mode_t) -> String {
-        let digits = String(mode, radix: 8)
+/// The permission bits of a file, as `chmod` takes them: an option set that
+/// reads and prints as octal (`0o640` in code, `0640` in messages), in the
+/// manner of swift-system's `FilePermissions`.
+public struct FilePermissions: OptionSet, Sendable, Hashable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    public let rawValue: UInt16
+
+    public init(rawValue: UInt16) {
+        self.rawValue = rawValue & 0o7777
+    }
+
+    /// `0o600`
+    public init(integerLiteral value: UInt16) {
+        self.init(rawValue: value)
+    }
+
+    public static let ownerRead: FilePermissions = 0o400
+    public static let ownerWrite: FilePermissions = 0o200
+    public static let ownerExecute: FilePermissions = 0o100
+    public static let groupRead: FilePermissions = 0o040
+    public static let groupWrite: FilePermissions = 0o020
+    public static let groupExecute: FilePermissions = 0o010
+    public static let otherRead: FilePermissions = 0o004
+    public static let otherWrite: FilePermissions = 0o002
+    public static let otherExecute: FilePermissions = 0o001
+    public static let setUserID: FilePermissions = 0o4000
+    public static let setGroupID: FilePermissions = 0o2000
+    public static let sticky: FilePermissions = 0o1000
+
+    /// Every bit for the group (`0o070`).
+    public static let group: FilePermissions = 0o070
+    /// Every bit for others (`0o007`).
+    public static let others: FilePermissions = 0o007
+
+    /// `0640`: four octal digits, as `stat -c %a` pads them.
+    public var description: String {
+        let digits = String(rawValue, radix: 8)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
+
+    /// The same bits as the C type the system calls take.
+    var mode: mode_t { mode_t(rawValue) }
 }

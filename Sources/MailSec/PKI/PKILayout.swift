@@ -54,12 +54,12 @@ public struct KeyPairLocations: Sendable, Equatable {
     public var certificatePath: String
     public var requestPath: String
     /// 0600, or 0640 with `keyGroup` (Debian's ssl-cert).
-    public var keyMode: mode_t = 0o600
+    public var keyMode: FilePermissions = 0o600
     /// Mode of the key directory when it has to be created.
-    public var keyDirectoryMode: mode_t = 0o700
+    public var keyDirectoryMode: FilePermissions = 0o700
     /// Group of the key and its directory; root's when nil.
-    public var keyGroup: gid_t?
-    public var publicMode: mode_t = 0o644
+    public var keyGroup: UInt32?
+    public var publicMode: FilePermissions = 0o644
 
     public init(root: String, keyPath: String, certificatePath: String, requestPath: String) {
         self.root = root

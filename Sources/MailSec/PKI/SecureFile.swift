@@ -86,13 +86,13 @@ public final class StagedFile {
     private var finished = false
 
     /// Writes `contents` to a temporary file in `path`'s directory with `mode` and `owner`.
-    public convenience init(path: String, contents: UnsafeRawBufferPointer, mode: mode_t, owner: FileOwner?) throws {
+    public convenience init(path: String, contents: UnsafeRawBufferPointer, mode: FilePermissions, owner: FileOwner?) throws {
         let directory = try SecureDirectory(path: SecureFileSystem.directory(of: path), holdsPrivateKeys: false)
         try self.init(in: directory, name: SecureFileSystem.baseName(of: path), contents: contents, mode: mode, owner: owner)
     }
 
     /// Writes `contents` to a temporary file in `directory`, to become `name`.
-    public init(in directory: SecureDirectory, name: String, contents: UnsafeRawBufferPointer, mode: mode_t, owner: FileOwner?) throws {
+    public init(in directory: SecureDirectory, name: String, contents: UnsafeRawBufferPointer, mode: FilePermissions, owner: FileOwner?) throws {
         self.directory = directory
         self.name = name
         path = directory.path + "/" + name
@@ -112,7 +112,7 @@ public final class StagedFile {
             if let owner, fchown(descriptor, owner.uid, owner.gid) != 0 {
                 throw SecureFileSystem.error(errno, "cannot give \(path) to \(FileOwner.userName(owner.uid)):\(FileOwner.groupName(owner.gid))")
             }
-            guard fchmod(descriptor, mode) == 0 else { throw SecureFileSystem.error(errno, "cannot set the mode of \(path)") }
+            guard fchmod(descriptor, mode.mode) == 0 else { throw SecureFileSystem.error(errno, "cannot set the mode of \(path)") }
             guard fsync(descriptor) == 0 else { throw SecureFileSystem.error(errno, "cannot flush \(path) to disk") }
             closed = true
             guard close(descriptor) == 0 else { throw SecureFileSystem.error(errno, "cannot write \(path)") }
@@ -291,7 +291,7 @@ public enum SecureFileSystem {
     /// private keys, and every directory above it, must be safe
     /// (`checkPrivateDirectory`). Returns true when the directory was created.
     @discardableResult
-    public static func prepareDirectory(_ path: String, mode: mode_t, owner: FileOwner?, holdsPrivateKeys: Bool) throws -> Bool {
+    public static func prepareDirectory(_ path: String, mode: FilePermissions, owner: FileOwner?, holdsPrivateKeys: Bool) throws -> Bool {
         var created = false
         if let status = FileStatus(path: path) {
             guard status.isDirectory else {
@@ -303,13 +303,13 @@ public enum SecureFileSystem {
                 try prepareDirectory(parent, mode: 0o755, owner: owner, holdsPrivateKeys: false)
             }
             // mkdir's mode is narrowed by the umask, never widened; chmod then sets it exactly.
-            guard mkdir(path, mode & 0o700) == 0 || errno == EEXIST else {
+            guard mkdir(path, mode.intersection(0o700).mode) == 0 || errno == EEXIST else {
                 throw error(errno, "cannot create the directory \(path)")
             }
             if let owner, chown(path, owner.uid, owner.gid) != 0 {
                 throw error(errno, "cannot give \(path) to \(FileOwner.userName(owner.uid))")
             }
-            guard chmod(path, mode) == 0 else { throw error(errno, "cannot set the mode of \(path)") }
+            guard chmod(path, mode.mode) == 0 else { throw error(errno, "cannot set the mode of \(path)") }
             created = true
         }
         if holdsPrivateKeys { _ = try checkPrivateDirectory(path) }
@@ -327,12 +327,12 @@ public enum SecureFileSystem {
     @discardableResult
     public static func checkPrivateDirectory(_ given: String) throws -> stat {
         let me = geteuid()
-        func trusted(_ uid: uid_t) -> Bool { uid == 0 || uid == me }
+        func trusted(_ uid: UInt32) -> Bool { uid == 0 || uid == me }
         guard let path = realPath(given) else { throw error(errno, "cannot check \(given)") }
         var info = stat()
         guard lstat(path, &info) == 0 else { throw error(errno, "cannot check \(path)") }
         let target = info
-        let octal = FileStatus.octal(info.st_mode & 0o7777)
+        let octal = FilePermissions(rawValue: UInt16(info.st_mode & 0o7777)).description
         if info.st_mode & 0o022 != 0 {
             if info.st_mode & 0o1000 != 0 {
                 throw MailSecError(.permission, "\(path) is a shared directory (mode \(octal), like /tmp): anyone there could replace the private key",
@@ -355,7 +355,7 @@ public enum SecureFileSystem {
             let writableByOthers = above.st_mode & 0o022 != 0
             let sticky = above.st_mode & 0o1000 != 0
             if !trusted(above.st_uid) || (writableByOthers && !(sticky && trusted(childOwner))) {
-                let who = !trusted(above.st_uid) ? "is owned by \(FileOwner.userName(above.st_uid))" : "is writable by others (mode \(FileStatus.octal(above.st_mode & 0o7777)))"
+                let who = !trusted(above.st_uid) ? "is owned by \(FileOwner.userName(above.st_uid))" : "is writable by others (mode \(FilePermissions(rawValue: UInt16(above.st_mode & 0o7777))))"
                 throw MailSecError(.permission, "\(parent) \(who), so someone else could swap \(child) and the private key with it",
                                    remedy: "keep keys under directories only root can change: a --root under /root, or the default /etc")
             }

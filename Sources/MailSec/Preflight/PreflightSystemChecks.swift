@@ -142,13 +142,13 @@ extension PreflightContext {
         let top = request.isLiveSystem ? "/" : root
         var directory = SecureFileSystem.directory(of: path)
         while directory.hasPrefix(top) && directory != top && directory != "/" {
-            if let info = FileStatus(path: directory), !accounts.allows(user, 1, owner: info.owner, mode: UInt32(info.mode)) {
+            if let info = FileStatus(path: directory), !accounts.allows(user, 1, owner: info.owner, mode: info.mode) {
                 return .fail("sasl-socket", "\(owner) cannot reach \(path): \(directory) is \(info.octalMode) \(accounts.userName(info.owner.uid)):\(accounts.groupName(info.owner.gid))",
                              remedy: "chmod o+x \(ShellQuoting.quote(directory))  (or give \(owner) group access to it)")
             }
             directory = SecureFileSystem.directory(of: directory)
         }
-        guard accounts.allows(user, 2, owner: status.owner, mode: UInt32(status.mode)) else {
+        guard accounts.allows(user, 2, owner: status.owner, mode: status.mode) else {
             return .fail("sasl-socket", "\(owner) cannot open \(path) (\(status.octalMode) \(accounts.userName(status.owner.uid)):\(accounts.groupName(status.owner.gid))): it needs write permission",
                          remedy: dovecotListenerBlock)
         }

@@ -87,7 +87,8 @@ public struct SystemAccounts: Sendable {
 
     /// Whether `user` gets `want` (a mask of 4 read, 2 write, 1 execute) on a file
     /// with this owner and mode, by the owner/group/other rule; root gets everything.
-    public func allows(_ user: User, _ want: UInt32, owner: FileOwner, mode: UInt32) -> Bool {
+    public func allows(_ user: User, _ want: UInt32, owner: FileOwner, mode permissions: FilePermissions) -> Bool {
+        let mode = UInt32(permissions.rawValue)
         if user.uid == 0 { return true }
         if user.uid == owner.uid { return (mode >> 6) & want == want }
         if groups(of: user).contains(owner.gid) { return (mode >> 3) & want == want }

@@ -181,12 +181,12 @@ struct GenKey: ParsableCommand {
         }
         let facts = IssuanceSummary.FileFacts(file)
         if placement.json {
-            try JSONOutput.print(NextKeyJSON(name: host, nextKey: facts, type: made.keyDescription.type, bits: made.keyDescription.bits, tlsa: records))
+            try JSONOutput.print(NextKeyJSON(name: host, nextKey: facts, type: made.keyDescription.type.description, bits: made.keyDescription.bits, tlsa: records))
             return
         }
         let renderer = HumanRenderer()
         var report = Report()
-        report.add(.pass("key-file", "next key written: \(facts.path)  \(facts.mode ?? "?") \(facts.owner ?? "?")  \(made.keyDescription.type) \(made.keyDescription.curve ?? "\(made.keyDescription.bits) bits")"))
+        report.add(.pass("key-file", "next key written: \(facts.path)  \(facts.mode ?? "?") \(facts.owner ?? "?")  \(made.keyDescription)"))
         if let backup = facts.backup { report.add(.pass("backup", "previous next key kept as \(backup)")) }
         if !plan.entries.contains(where: { $0.role == .current }) {
             report.add(.warn("current", "no current certificate or key at \(locations.certificatePath): only the next key's records are shown"))

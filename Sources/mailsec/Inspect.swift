@@ -65,7 +65,7 @@ struct Inspect: ParsableCommand {
                     print(renderer.facts([
                         ("subject", facts.subject),
                         ("names", facts.sans.isEmpty ? "none requested" : facts.sans.joined(separator: ", ")),
-                        ("key", facts.keyProblem.map { "undecodable: \($0)" } ?? Self.keyText(facts.keyType, facts.keyBits, facts.keyCurve)),
+                        ("key", facts.key.description),
                         ("signature", facts.signatureAlgorithm + (facts.signatureValid ? " (valid)" : " (INVALID)")),
                         ("SPKI SHA-256", facts.spkiSHA256),
                         ("TLSA", facts.tlsa),
@@ -76,14 +76,14 @@ struct Inspect: ParsableCommand {
                     if facts.encrypted {
                         rows.append(("encrypted", "yes: Postfix and Dovecot cannot load it without the passphrase"))
                     } else {
-                        rows.append(("key", Self.keyText(facts.keyType ?? "?", facts.keyBits ?? 0, facts.keyCurve)))
+                        rows.append(("key", facts.key?.description ?? "?"))
                         rows.append(("SPKI SHA-256", facts.spkiSHA256 ?? ""))
                         rows.append(("TLSA", facts.tlsa ?? ""))
                     }
                     print(renderer.facts(rows, indent: "    "))
                 } else if let facts = object.publicKey {
                     print("  public key\(at)")
-                    print(renderer.facts([("key", "\(facts.type) \(facts.bits)"), ("SPKI SHA-256", facts.spkiSHA256)], indent: "    "))
+                    print(renderer.facts([("key", facts.key.description), ("SPKI SHA-256", facts.spkiSHA256)], indent: "    "))
                 }
             }
         }
@@ -106,7 +106,7 @@ struct Inspect: ParsableCommand {
             ("names", facts.sans.isEmpty ? "none (no subjectAltName)" : facts.sans.joined(separator: ", ")),
             ("valid from", facts.notBefore),
             ("valid until", "\(facts.notAfter) (\(validity))"),
-            ("key", facts.keyProblem.map { "undecodable: \($0)" } ?? keyText(facts.keyType, facts.keyBits, facts.keyCurve)),
+            ("key", facts.key.description),
             ("signature", facts.signatureAlgorithm),
             ("key usage", facts.keyUsage?.joined(separator: ", ") ?? "any (no keyUsage)"),
             ("ext. key usage", facts.extendedKeyUsage?.joined(separator: ", ") ?? "any (no extendedKeyUsage)"),
@@ -116,14 +116,6 @@ struct Inspect: ParsableCommand {
             ("SPKI SHA-256", facts.spkiSHA256),
             ("TLSA", facts.tlsa),
         ]
-    }
-
-    static func keyText(_ type: String, _ bits: Int, _ curve: String?) -> String {
-        switch type {
-        case "RSA": "RSA \(bits) bits"
-        case "EC": "EC \(curve ?? "\(bits) bits")"
-        default: type
-        }
     }
 }
 
@@ -147,10 +139,16 @@ struct InspectedJSON: Encodable {
     let publicKey: PublicKeyJSON?
 
     struct PublicKeyJSON: Encodable {
-        let type: String
-        let bits: Int
+        let key: KeyDescription
         let spkiSHA256: String
         enum CodingKeys: String, CodingKey { case type = "key_type", bits = "key_bits", spkiSHA256 = "spki_sha256" }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(key.type.description, forKey: .type)
+            try container.encode(key.bits, forKey: .bits)
+            try container.encode(spkiSHA256, forKey: .spkiSHA256)
+        }
     }
 
     init(_ object: InspectedObject) {
@@ -162,8 +160,8 @@ struct InspectedJSON: Encodable {
             kind = "csr"; self.line = line; csr = facts
         case .privateKey(let facts, let line):
             kind = "private_key"; self.line = line; privateKey = facts
-        case .publicKey(let type, let bits, let spki, let line):
-            kind = "public_key"; self.line = line; publicKey = PublicKeyJSON(type: type, bits: bits, spkiSHA256: spki)
+        case .publicKey(let key, let spki, let line):
+            kind = "public_key"; self.line = line; publicKey = PublicKeyJSON(key: key, spkiSHA256: spki)
         }
         self.certificate = certificate
         self.csr = csr

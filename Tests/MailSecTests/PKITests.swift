@@ -9,9 +9,9 @@ import Glibc
     func generatedKeysAreDescribedAndRoundTripThroughPEM(_ spec: KeySpec) throws {
         let key = try PrivateKey.generate(spec)
         switch spec {
-        case .rsa(let bits): #expect(key.keyDescription == KeyDescription(type: "RSA", bits: bits, curve: nil))
+        case .rsa(let bits): #expect(key.keyDescription == KeyDescription(type: .rsa, bits: bits, curve: nil))
         case .ec(let curve): #expect(key.keyDescription.curve == curve.rawValue)
-        case .ed25519: #expect(key.keyDescription.type == "Ed25519")
+        case .ed25519: #expect(key.keyDescription.type == .ed25519)
         }
         let pem = try key.pkcs8PEM()
         let reread = try pem.withUnsafeBytes { try PrivateKey(pem: $0) }
@@ -31,8 +31,8 @@ import Glibc
         #expect(key.matches(certificate))
         #expect(certificate.basicConstraints == BasicConstraints(isCA: false, pathLength: nil, critical: true))
         #expect(certificate.extendedKeyUsage == ["serverAuth"])
-        #expect(certificate.keyUsage?.contains("digitalSignature") == true)
-        #expect(certificate.keyUsage?.contains("keyEncipherment") == (key.keyDescription.type == "RSA"))
+        #expect(certificate.keyUsage?.contains(.digitalSignature) == true)
+        #expect(certificate.keyUsage?.contains(.keyEncipherment) == (key.keyDescription.type == .rsa))
         #expect(UTCTime.daysLeft(until: certificate.notAfter, from: certificate.notBefore) == 30)
         #expect(abs(certificate.notBefore.timeIntervalSinceNow) < 60)
         #expect(certificate.serialNumber.count == 32)
@@ -52,7 +52,8 @@ import Glibc
         let caKey = try PrivateKey.generate(.ec(curve: .p256))
         let ca = try Certificate(profile: CertificateProfile(subject: DistinguishedName([.init("CN", "Test CA")]), days: 10, role: .authority), subjectKey: caKey)
         #expect(ca.basicConstraints == BasicConstraints(isCA: true, pathLength: 0, critical: true))
-        #expect(ca.keyUsage == ["keyCertSign", "cRLSign"])
+        #expect(ca.keyUsage == [.keyCertSign, .cRLSign])
+        #expect(ca.keyUsage?.names == ["keyCertSign", "cRLSign"])
 
         let leafKey = try PrivateKey.generate(.rsa(bits: 2048))
         let leaf = try Certificate(profile: CertificateProfile(subject: DistinguishedName([.init("CN", "mail.example.com")]),

@@ -293,7 +293,7 @@ public enum CertificateVerifier {
             return .fail("key-strength", "the certificate carries \(key): no client can use it",
                          remedy: "reissue the certificate for a valid key: mailsec genkey --force \(name(of: leaf))")
         }
-        let weak = (key.type == "RSA" && key.bits < 2048) || (key.type == "EC" && key.bits < 256)
+        let weak = (key.type == .rsa && key.bits < 2048) || (key.type == .ec && key.bits < 256)
         if weak {
             return .fail("key-strength", "\(key) is too weak: clients and OpenSSL's default security level refuse it",
                          remedy: "make a new key: mailsec genkey --force --bits 2048 \(name(of: leaf)) (or --key-type ec)")
@@ -322,11 +322,11 @@ public enum CertificateVerifier {
             return .fail("key-usage", "extendedKeyUsage is \(usages.joined(separator: ", ")) without serverAuth: clients refuse it for a server",
                          remedy: "issue a server certificate (extendedKeyUsage serverAuth): mailsec genkey --reuse-key \(name(of: leaf)), or ask the CA for a TLS server certificate")
         }
-        if let bits = leaf.keyUsage, !bits.contains("digitalSignature") {
-            let isRSA = leaf.publicKeyDescription.type == "RSA"
-            let message = "keyUsage lacks digitalSignature (has \(bits.joined(separator: ", "))): TLS 1.3 and ECDHE need it"
+        if let bits = leaf.keyUsage, !bits.contains(.digitalSignature) {
+            let isRSA = leaf.publicKeyDescription.type == .rsa
+            let message = "keyUsage lacks digitalSignature (has \(bits)): TLS 1.3 and ECDHE need it"
             let remedy = "reissue with keyUsage digitalSignature: mailsec genkey --reuse-key \(name(of: leaf))"
-            return isRSA && bits.contains("keyEncipherment") ? .warn("key-usage", message, remedy: remedy) : .fail("key-usage", message, remedy: remedy)
+            return isRSA && bits.contains(.keyEncipherment) ? .warn("key-usage", message, remedy: remedy) : .fail("key-usage", message, remedy: remedy)
         }
         return .pass("key-usage", "usable for a TLS server" + (leaf.extendedKeyUsage.map { " (\($0.joined(separator: ", ")))" } ?? ""))
     }

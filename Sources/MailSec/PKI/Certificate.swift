@@ -82,11 +82,7 @@ public final class Certificate: @unchecked Sendable {
     /// decoded key would go through OpenSSL 3's encoder look-up, which costs
     /// more than everything else `inspect` does with a certificate.
     public func subjectPublicKeyInfo() throws -> [UInt8] {
-        var output: UnsafeMutablePointer<UInt8>?
-        let length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(pointer), &output)
-        guard length > 0, let output else { throw MailSecError.openSSL("the certificate's public key cannot be encoded") }
-        defer { mailsec_OPENSSL_free(output) }
-        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+        try DER.encode("the certificate's public key") { i2d_X509_PUBKEY(X509_get_X509_PUBKEY(pointer), &$0) }
     }
 
     /// SHA-256 of the SubjectPublicKeyInfo: the TLSA `3 1 1` association data.
@@ -111,18 +107,10 @@ public final class Certificate: @unchecked Sendable {
 
     // MARK: Extensions
 
-    /// keyUsage bits by name (`digitalSignature`, `keyEncipherment`, ...); nil when absent.
-    public var keyUsage: [String]? {
+    /// The keyUsage extension's bits; nil when the extension is absent (any use allowed).
+    public var keyUsage: KeyUsage? {
         guard X509_get_extension_flags(pointer) & UInt32(EXFLAG_KUSAGE) != 0 else { return nil }
-        let bits = X509_get_key_usage(pointer)
-        let names: [(UInt32, String)] = [
-            (UInt32(KU_DIGITAL_SIGNATURE), "digitalSignature"), (UInt32(KU_NON_REPUDIATION), "nonRepudiation"),
-            (UInt32(KU_KEY_ENCIPHERMENT), "keyEncipherment"), (UInt32(KU_DATA_ENCIPHERMENT), "dataEncipherment"),
-            (UInt32(KU_KEY_AGREEMENT), "keyAgreement"), (UInt32(KU_KEY_CERT_SIGN), "keyCertSign"),
-            (UInt32(KU_CRL_SIGN), "cRLSign"), (UInt32(KU_ENCIPHER_ONLY), "encipherOnly"),
-            (UInt32(KU_DECIPHER_ONLY), "decipherOnly"),
-        ]
-        return names.filter { bits & $0.0 != 0 }.map(\.1)
+        return KeyUsage(rawValue: X509_get_key_usage(pointer))
     }
 
     /// extendedKeyUsage purposes (`serverAuth`, `clientAuth`, or dotted OIDs); nil when absent.
@@ -155,11 +143,7 @@ public final class Certificate: @unchecked Sendable {
     // MARK: Encodings and fingerprints
 
     public func derBytes() throws -> [UInt8] {
-        var output: UnsafeMutablePointer<UInt8>?
-        let length = i2d_X509(pointer, &output)
-        guard length > 0, let output else { throw MailSecError.openSSL("cannot encode the certificate") }
-        defer { mailsec_OPENSSL_free(output) }
-        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+        try DER.encode("the certificate") { i2d_X509(pointer, &$0) }
     }
 
     public func pem() throws -> [UInt8] {

@@ -6,7 +6,9 @@ import Foundation
 
 /// What `inspect`, `genkey` and `verify` report about a certificate, in the
 /// shape their JSON output takes (snake_case keys, stable).
-public struct CertificateFacts: Codable, Sendable, Equatable {
+public struct CertificateFacts: Encodable, Sendable, Equatable {
+    /// The certificate's public key (its JSON form is `key_type`, `key_bits`, `key_curve`, `key_problem`).
+    public var key: KeyDescription
     public var subject: String
     public var issuer: String
     public var sans: [String]
@@ -42,7 +44,7 @@ public struct CertificateFacts: Codable, Sendable, Equatable {
     }
 
     public init(_ certificate: Certificate, now: Date = Date()) throws {
-        let key = certificate.publicKeyDescription
+        key = certificate.publicKeyDescription
         let spki = Hex.encode(try certificate.spkiSHA256())
         let constraints = certificate.basicConstraints
         subject = certificate.subject.description
@@ -52,12 +54,12 @@ public struct CertificateFacts: Codable, Sendable, Equatable {
         notBefore = UTCTime.iso8601(certificate.notBefore)
         notAfter = UTCTime.iso8601(certificate.notAfter)
         daysLeft = UTCTime.daysLeft(until: certificate.notAfter, from: now)
-        keyType = key.type
+        keyType = key.type.description
         keyBits = key.bits
         keyCurve = key.curve
         keyProblem = key.undecodableReason
         signatureAlgorithm = certificate.signatureAlgorithm
-        keyUsage = certificate.keyUsage
+        keyUsage = certificate.keyUsage?.names
         extendedKeyUsage = certificate.extendedKeyUsage
         isCA = constraints?.isCA
         pathLength = constraints?.pathLength
@@ -69,7 +71,9 @@ public struct CertificateFacts: Codable, Sendable, Equatable {
 }
 
 /// What `inspect` reports about a CSR.
-public struct SigningRequestFacts: Codable, Sendable, Equatable {
+public struct SigningRequestFacts: Encodable, Sendable, Equatable {
+    /// The requested key (its JSON form is `key_type`, `key_bits`, `key_curve`, `key_problem`).
+    public var key: KeyDescription
     public var subject: String
     public var sans: [String]
     public var keyType: String
@@ -89,11 +93,11 @@ public struct SigningRequestFacts: Codable, Sendable, Equatable {
     }
 
     public init(_ request: CertificateSigningRequest) throws {
-        let key = request.publicKeyDescription
+        key = request.publicKeyDescription
         let spki = Hex.encode(Digest.sha256(try request.subjectPublicKeyInfo()))
         subject = request.subject.description
         sans = request.requestedSubjectAlternativeNames.map(\.description)
-        keyType = key.type
+        keyType = key.type.description
         keyBits = key.bits
         keyCurve = key.curve
         keyProblem = key.undecodableReason
@@ -105,7 +109,9 @@ public struct SigningRequestFacts: Codable, Sendable, Equatable {
 }
 
 /// What `inspect` reports about a private key: never any key material.
-public struct PrivateKeyFacts: Codable, Sendable, Equatable {
+public struct PrivateKeyFacts: Encodable, Sendable, Equatable {
+    /// The key, when it could be read (its JSON form is `key_type`, `key_bits`, `key_curve`).
+    public var key: KeyDescription?
     /// `PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`, or `DER`.
     public var format: String
     public var encrypted: Bool
@@ -129,7 +135,8 @@ public struct PrivateKeyFacts: Codable, Sendable, Equatable {
         if let key {
             let description = key.keyDescription
             let spki = Hex.encode(try key.spkiSHA256())
-            keyType = description.type
+            self.key = description
+            keyType = description.type.description
             keyBits = description.bits
             keyCurve = description.curve
             spkiSHA256 = spki

@@ -31,13 +31,13 @@ public struct CertificateProfile: Sendable {
 
     /// The extensions of the certificate, as OpenSSL configuration values.
     /// keyEncipherment only for RSA: ECDSA and EdDSA keys cannot encipher.
-    func certificateExtensions(keyType: String) -> [(Int32, String)] {
+    func certificateExtensions(keyType: KeyAlgorithm) -> [(Int32, String)] {
         var list: [(Int32, String)]
         switch role {
         case .server:
             list = [
                 (NID_basic_constraints, "critical,CA:FALSE"),
-                (NID_key_usage, keyType == "RSA" ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"),
+                (NID_key_usage, keyType == .rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"),
                 (NID_ext_key_usage, "serverAuth"),
             ]
             if !subjectAlternativeNames.isEmpty {
@@ -55,7 +55,7 @@ public struct CertificateProfile: Sendable {
     }
 
     /// The extensions a CSR asks for; the CA adds key identifiers itself.
-    func requestedExtensions(keyType: String) -> [(Int32, String)] {
+    func requestedExtensions(keyType: KeyAlgorithm) -> [(Int32, String)] {
         certificateExtensions(keyType: keyType).filter {
             $0.0 != NID_subject_key_identifier && $0.0 != NID_authority_key_identifier
         }
@@ -66,7 +66,7 @@ extension PrivateKey {
     /// SHA-256 for RSA and ECDSA; nil for EdDSA, which hashes internally.
     var signingDigest: OpaquePointer? {
         switch keyDescription.type {
-        case "Ed25519", "Ed448": nil
+        case .ed25519, .ed448: nil
         default: EVP_sha256()
         }
     }

@@ -84,11 +84,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
 
     /// DER SubjectPublicKeyInfo, as stored in the request.
     public func subjectPublicKeyInfo() throws -> [UInt8] {
-        var output: UnsafeMutablePointer<UInt8>?
-        let length = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(pointer), &output)
-        guard length > 0, let output else { throw MailSecError.openSSL("the CSR's public key cannot be encoded") }
-        defer { mailsec_OPENSSL_free(output) }
-        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+        try DER.encode("the CSR's public key") { i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(pointer), &$0) }
     }
 
     public var signatureAlgorithm: String {

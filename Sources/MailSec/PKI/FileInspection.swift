@@ -5,7 +5,7 @@ public enum InspectedObject {
     case certificate(CertificateFacts, line: Int?)
     case signingRequest(SigningRequestFacts, line: Int?)
     case privateKey(PrivateKeyFacts, line: Int?)
-    case publicKey(type: String, bits: Int, spkiSHA256: String, line: Int?)
+    case publicKey(KeyDescription, spkiSHA256: String, line: Int?)
 }
 
 /// Reads certificates, chains, CSRs and keys in PEM or DER.
@@ -43,7 +43,7 @@ public enum FileInspection {
             case "PUBLIC KEY":
                 let der = try PEMDocument.decodeBody(of: block, in: bytes, source: source)
                 let key = try PublicKeyInfo(der: der, source: label)
-                objects.append(.publicKey(type: key.description.type, bits: key.description.bits, spkiSHA256: Hex.encode(Digest.sha256(der)), line: block.line))
+                objects.append(.publicKey(key.description, spkiSHA256: Hex.encode(Digest.sha256(der)), line: block.line))
             default:
                 throw MailSecError(.invalidInput, "\(label): a '\(block.label)' block is not something MailSec reads (certificates, CSRs and keys)")
             }

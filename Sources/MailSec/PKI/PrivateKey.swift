@@ -23,10 +23,27 @@ public enum ECCurve: String, Sendable, CaseIterable {
     case p384 = "P-384"
 }
 
+/// A public-key algorithm, as certificates and key files name it.
+public enum KeyAlgorithm: Sendable, Hashable, CustomStringConvertible {
+    case rsa, ec, ed25519, ed448
+    /// Anything else, by OpenSSL's name for it (or the algorithm's OID).
+    case other(String)
+
+    /// `RSA`, `EC`, `Ed25519`, `Ed448`, or the other algorithm's name.
+    public var description: String {
+        switch self {
+        case .rsa: "RSA"
+        case .ec: "EC"
+        case .ed25519: "Ed25519"
+        case .ed448: "Ed448"
+        case .other(let name): name
+        }
+    }
+}
+
 /// What kind of key something holds, as reported to users.
 public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
-    /// `RSA`, `EC`, `Ed25519`, `Ed448`, or OpenSSL's name for anything else.
-    public var type: String
+    public var type: KeyAlgorithm
     /// Modulus size for RSA, field size for EC, key size for EdDSA.
     public var bits: Int
     /// The named curve of an EC key (`P-256`).
@@ -37,16 +54,17 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
 
     public var isDecodable: Bool { undecodableReason == nil }
 
+    /// `RSA 2048`, `EC P-256`, `Ed25519`: how every output names a key.
     public var description: String {
         if let undecodableReason { return "an undecodable public key (\(undecodableReason))" }
         return switch type {
-        case "RSA": "RSA \(bits)"
-        case "EC": "EC \(curve ?? "\(bits)-bit")"
-        default: type
+        case .rsa: "RSA \(bits)"
+        case .ec: "EC \(curve ?? "\(bits)-bit")"
+        default: type.description
         }
     }
 
-    public init(type: String, bits: Int, curve: String? = nil) {
+    public init(type: KeyAlgorithm, bits: Int, curve: String? = nil) {
         self.type = type
         self.bits = bits
         self.curve = curve
@@ -73,7 +91,7 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
             reason += ", parameters \(ASN1Object.name(OpaquePointer(parametersValue)))"
         }
         OpenSSLErrorQueue.clear()
-        self.init(type: name, bits: 0)
+        self.init(type: .other(name), bits: 0)
         undecodableReason = reason + ": OpenSSL cannot decode it (an unknown algorithm or curve, or a point that is not on its curve)"
     }
 
@@ -82,22 +100,22 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
         bits = Int(EVP_PKEY_get_bits(key))
         switch EVP_PKEY_get_base_id(key) {
         case EVP_PKEY_RSA, EVP_PKEY_RSA_PSS:
-            type = "RSA"
+            type = .rsa
         case EVP_PKEY_EC:
-            type = "EC"
+            type = .ec
             var name = [CChar](repeating: 0, count: 80)
             var length = 0
             if EVP_PKEY_get_group_name(key, &name, name.count, &length) == 1 {
                 curve = Self.nistName(String(nulTerminated: name))
             }
         case EVP_PKEY_ED25519:
-            type = "Ed25519"
+            type = .ed25519
             bits = 256
         case EVP_PKEY_ED448:
-            type = "Ed448"
+            type = .ed448
             bits = 456
         default:
-            type = EVP_PKEY_get0_type_name(key).map { String(cString: $0) } ?? "unknown"
+            type = .other(EVP_PKEY_get0_type_name(key).map { String(cString: $0) } ?? "unknown")
         }
     }
 
@@ -115,11 +133,7 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
 enum EVPKey {
     /// The DER SubjectPublicKeyInfo: what DANE `3 1 x` and key matching compare.
     static func subjectPublicKeyInfo(_ key: OpaquePointer) throws -> [UInt8] {
-        var output: UnsafeMutablePointer<UInt8>?
-        let length = i2d_PUBKEY(key, &output)
-        guard length > 0, let output else { throw MailSecError.openSSL("cannot encode the public key") }
-        defer { mailsec_OPENSSL_free(output) }
-        return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+        try DER.encode("the public key") { i2d_PUBKEY(key, &$0) }
     }
 }
 

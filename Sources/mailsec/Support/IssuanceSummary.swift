@@ -30,6 +30,8 @@ struct IssuanceSummary: Encodable {
     let ok = true
     let name: String
     let key: KeyFacts
+    /// For the checklist; the JSON has `key`.
+    let keyDescription: KeyDescription
     let certificateFile: FileFacts?
     let certificate: CertificateFacts?
     let csrFile: FileFacts?
@@ -52,7 +54,8 @@ struct IssuanceSummary: Encodable {
     init(name: String, result: IssuanceResult, isAuthority: Bool) throws {
         self.name = name
         let description = result.keyDescription
-        key = KeyFacts(file: FileFacts(result.key), type: description.type, bits: description.bits,
+        keyDescription = description
+        key = KeyFacts(file: FileFacts(result.key), type: description.type.description, bits: description.bits,
                        curve: description.curve, encrypted: result.keyEncrypted, reused: !result.key.written)
         if let certificate = result.certificate {
             certificateFile = FileFacts(result.output)
@@ -92,7 +95,7 @@ struct IssuanceSummary: Encodable {
         let renderer = HumanRenderer()
         var report = Report()
         let keyVerb = key.reused ? "kept" : "written"
-        report.add(.pass("key-file", "private key \(keyVerb): \(key.file.path)  \(key.file.mode ?? "?") \(key.file.owner ?? "?")  \(describeKey())\(key.encrypted ? ", encrypted" : "")"))
+        report.add(.pass("key-file", "private key \(keyVerb): \(key.file.path)  \(key.file.mode ?? "?") \(key.file.owner ?? "?")  \(keyDescription)\(key.encrypted ? ", encrypted" : "")"))
         if let file = certificateFile, let certificate {
             let kind = certificate.isCA == true ? "CA certificate" : (certificate.selfSigned ? "self-signed certificate" : "certificate")
             report.add(.pass("certificate-file", "\(kind) written: \(file.path)  \(file.mode ?? "?") \(file.owner ?? "?")"))
@@ -147,14 +150,6 @@ struct IssuanceSummary: Encodable {
             print("  Debian/Ubuntu: \(trust["debian"]!)")
             print()
             print("Sign server certificates with it: mailsec genkey --ca \(name) HOSTNAME")
-        }
-    }
-
-    private func describeKey() -> String {
-        switch key.type {
-        case "RSA": "RSA \(key.bits)"
-        case "EC": "EC \(key.curve ?? "\(key.bits)")"
-        default: key.type
         }
     }
 }

@@ -94,8 +94,30 @@ import Foundation
 }
 
 @Suite struct SecureBytesTests {
+    @Test func copiesAreValuesThatShareUntilOneChanges() {
+        var original = SecureBytes(Array("secret".utf8))
+        let copy = original
+        original.append(contentsOf: Array("!".utf8))
+        #expect(copy.withUnsafeBytes { Array($0) } == Array("secret".utf8), "the copy did not change")
+        #expect(original.withUnsafeBytes { Array($0) } == Array("secret!".utf8))
+        var trimmed = original
+        trimmed.removeLast(2)
+        #expect(original.count == 7 && trimmed.count == 5)
+        // Every value ends in a NUL for C, whatever was appended or removed.
+        #expect(trimmed.withCString { String(cString: $0) } == "secre")
+        #expect(original.withCString { String(cString: $0) } == "secret!")
+        #expect(copy.isEqual(to: SecureBytes(Array("secret".utf8))) && !copy.isEqual(to: original))
+    }
+
+    @Test func aCopyCrossesIntoAnotherTask() async {
+        // Compiles only because SecureBytes is Sendable; a task reads its own copy.
+        let secret = SecureBytes(Array("pw".utf8))
+        let length = await Task.detached { secret.count }.value
+        #expect(length == 2)
+    }
+
     @Test func growsAndComparesWithoutLosingBytes() {
-        let bytes = SecureBytes(capacity: 1)
+        var bytes = SecureBytes(capacity: 1)
         for byte in 0..<200 { bytes.append(UInt8(byte)) }
         #expect(bytes.count == 200)
         #expect(bytes.withUnsafeBytes { Array($0) } == (0..<200).map { UInt8($0) })

@@ -95,7 +95,7 @@ struct DeployPlan {
                 plan.replaced.append(Replaced(path: pair.certificate, names: dnsNames(current)))
             }
             if pair.certificate == pair.key {
-                let both = SecureBytes(capacity: key.count + chain.count + 1)
+                var both = SecureBytes(capacity: key.count + chain.count + 1)
                 key.withUnsafeBytes { both.append(contentsOf: $0) }
                 if key.count > 0, !key.withUnsafeBytes({ $0.last == 0x0a }) { both.append(0x0a) }
                 both.append(contentsOf: chain)

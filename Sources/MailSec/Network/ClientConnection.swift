@@ -1,21 +1,31 @@
+import Synchronization
+
 /// What was said on a connection, for `--transcript`: `C:`/`S:` lines and TLS
 /// events. Secrets are masked by the sender before they are recorded.
-public final class Transcript: @unchecked Sendable {
-    public private(set) var lines: [String] = []
+///
+/// Sendable by construction: the lines live behind a mutex, so a probe's
+/// worker thread can record while the caller holds the transcript.
+public final class Transcript: Sendable {
+    private let recorded = Mutex<[String]>([])
     /// Enough for any honest dialogue; a server that talks without end must not grow it without end.
     static let maximumLines = 2_000
 
     public init() {}
+
+    /// The lines so far, oldest first.
+    public var lines: [String] { recorded.withLock { $0 } }
 
     func client(_ line: String) { record("C: \(line)") }
     func server(_ line: String) { record("S: \(line)") }
     func event(_ text: String) { record("*  \(text)") }
 
     private func record(_ line: String) {
-        if lines.count < Self.maximumLines {
-            lines.append(line.count > 1_000 ? String(line.prefix(1_000)) + "… (\(line.utf8.count) bytes)" : line)
-        } else if lines.count == Self.maximumLines {
-            lines.append("*  (transcript cut off after \(Self.maximumLines) lines)")
+        recorded.withLock { lines in
+            if lines.count < Self.maximumLines {
+                lines.append(line.count > 1_000 ? String(line.prefix(1_000)) + "… (\(line.utf8.count) bytes)" : line)
+            } else if lines.count == Self.maximumLines {
+                lines.append("*  (transcript cut off after \(Self.maximumLines) lines)")
+            }
         }
     }
 }
@@ -75,7 +85,7 @@ final class ClientConnection {
     /// and `suffix`: recorded masked, the assembled line wiped afterwards.
     func sendSecret(_ encoded: SecureBytes, prefix: String = "", suffix: String = "") throws {
         transcript.client(prefix + "<masked: \(encoded.count) base64 characters>" + suffix)
-        let line = SecureBytes(Array(prefix.utf8))
+        var line = SecureBytes(Array(prefix.utf8))
         encoded.withUnsafeBytes { line.append(contentsOf: $0) }
         line.append(contentsOf: Array(suffix.utf8) + [0x0d, 0x0a])
         try line.withUnsafeBytes { try reader.stream.write($0, deadline: deadline) }

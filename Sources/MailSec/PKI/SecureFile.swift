@@ -413,7 +413,7 @@ public enum SecureFileSystem {
         let (descriptor, size) = try openRegularFile(path)
         defer { close(descriptor) }
         if size > limit { throw tooLarge(path, limit: limit, kind: kind) }
-        let contents = SecureBytes(capacity: min(max(size, 64) + 1, limit + 1))
+        var contents = SecureBytes(capacity: min(max(size, 64) + 1, limit + 1))
         var chunk = [UInt8](repeating: 0, count: 16_384)
         defer { SecureMemory.wipe(&chunk) }
         while true {
@@ -455,7 +455,7 @@ public enum SecureFileSystem {
 
     /// All of standard input (a pipe or a terminal), bounded by `limit`.
     public static func readStandardInput(limit: Int, kind: String) throws -> SecureBytes {
-        let contents = SecureBytes(capacity: 4096)
+        var contents = SecureBytes(capacity: 4096)
         var chunk = [UInt8](repeating: 0, count: 16_384)
         defer { SecureMemory.wipe(&chunk) }
         while true {
@@ -473,7 +473,7 @@ public enum SecureFileSystem {
     /// The first line of a password or passphrase file (CR LF or LF ended), as a secret.
     public static func readSecretLine(_ path: String) throws -> SecureBytes {
         let contents = try read(path, limit: 64 * 1024, kind: "a password or passphrase file")
-        let secret = SecureBytes()
+        var secret = SecureBytes()
         contents.withUnsafeBytes { bytes in
             for byte in bytes {
                 if byte == 0x0a { break }

@@ -100,7 +100,7 @@ public enum AuthStringDecoder {
         var fields: [DecodedField] = []
         let names = ["authorization identity or user", "user"]
         for index in 0..<shown { fields.append(DecodedField(name: names[index], value: parts[index], isSecret: false)) }
-        let rest = SecureBytes()
+        var rest = SecureBytes()
         for (offset, part) in parts[shown...].enumerated() {
             if offset > 0 { rest.append(0) }
             part.withUnsafeBytes { rest.append(contentsOf: $0) }

@@ -19,7 +19,7 @@ extension SASLExchange {
 /// AUTH PLAIN: everything in the initial response.
 public final class PlainExchange: SASLExchange {
     public let mechanism = "PLAIN"
-    private let message: SecureBytes
+    private var message: SecureBytes
 
     public init(authzid: String = "", user: String, password: SecureBytes) throws {
         for (field, value) in [("authorization identity", authzid), ("user name", user)] where value.utf8.contains(0) {
@@ -74,7 +74,7 @@ public final class LoginExchange: SASLExchange {
 /// 0x01 (OAUTHBEARER), and the server then says no.
 public final class BearerTokenExchange: SASLExchange {
     public let mechanism: String
-    private let message: SecureBytes
+    private var message: SecureBytes
     private var answeredError = false
 
     public init(mechanism: String, user: String, token: SecureBytes, host: String? = nil, port: UInt16? = nil) throws {

@@ -9,7 +9,7 @@ public enum SASLMechanism {
 
     /// `authzid NUL authcid NUL password`, base64 (RFC 4616).
     public static func plain(authzid: String = "", user: String, password: SecureBytes) throws -> SecureBytes {
-        let message = try PlainExchange(authzid: authzid, user: user, password: password).start()!
+        var message = try PlainExchange(authzid: authzid, user: user, password: password).start()!
         return try encodeChecked(message, command: "AUTH PLAIN ")
     }
 
@@ -37,7 +37,7 @@ public enum SASLMechanism {
             HMAC(EVP_md5(), key.baseAddress, Int32(key.count), challenge, challenge.count, &digest, &length) != nil
         }
         guard ok else { throw MailSecError.openSSL("HMAC-MD5 is not available") }
-        let response = SecureBytes()
+        var response = SecureBytes()
         response.append(contentsOf: user.utf8)
         response.append(0x20)
         response.append(contentsOf: Hex.encode(digest.prefix(Int(length))).utf8)
@@ -49,7 +49,7 @@ public enum SASLMechanism {
         guard !user.utf8.contains(1), !token.contains(1) else {
             throw MailSecError(.invalidInput, "XOAUTH2 fields cannot contain the byte 0x01, its separator")
         }
-        let message = SecureBytes()
+        var message = SecureBytes()
         message.append(contentsOf: "user=\(user)".utf8)
         message.append(1)
         message.append(contentsOf: "auth=Bearer ".utf8)

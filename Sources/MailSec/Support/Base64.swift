@@ -16,7 +16,7 @@ public enum Base64 {
 
     /// Encodes into zeroing storage, for strings that carry a secret.
     public static func encodeSecure(_ bytes: UnsafeRawBufferPointer) -> SecureBytes {
-        let output = SecureBytes(capacity: (bytes.count + 2) / 3 * 4 + 1)
+        var output = SecureBytes(capacity: (bytes.count + 2) / 3 * 4 + 1)
         var index = 0
         while index < bytes.count {
             let first = bytes[index]
@@ -47,7 +47,7 @@ public enum Base64 {
 
     /// Decodes into zeroing storage, for strings that carry a secret.
     public static func decodeSecure<Bytes: Collection>(_ text: Bytes, ignoringWhitespace: Bool = false) throws(DecodingError) -> SecureBytes where Bytes.Element == UInt8 {
-        let output = SecureBytes(capacity: text.count / 4 * 3 + 1)
+        var output = SecureBytes(capacity: text.count / 4 * 3 + 1)
         var quantum: UInt32 = 0
         var filled = 0
         var padding = 0

@@ -69,7 +69,7 @@ enum Terminal {
     /// nothing after it is consumed; the LF and a CR before it are dropped.
     /// Bounded: /dev/zero on stdin is an error, not an ever-growing buffer.
     static func readSecretLine(from descriptor: Int32) throws -> SecureBytes {
-        let secret = SecureBytes()
+        var secret = SecureBytes()
         var byte: UInt8 = 0
         defer { byte = 0 }
         while true {
@@ -81,11 +81,11 @@ enum Terminal {
             }
             secret.append(byte)
         }
-        dropCarriageReturn(secret)
+        dropCarriageReturn(&secret)
         return secret
     }
 
-    static func dropCarriageReturn(_ secret: SecureBytes) {
+    static func dropCarriageReturn(_ secret: inout SecureBytes) {
         if secret.count > 0, secret.withUnsafeBytes({ $0.last }) == 0x0d { secret.removeLast() }
     }
 

@@ -12,9 +12,9 @@ public enum PKILayout: String, Sendable, CaseIterable {
         let base = self == .pki ? "/etc/pki/tls" : "/etc/ssl"
         var locations = KeyPairLocations(
             root: root,
-            keyPath: KeyPairLocations.join(root, "\(base)/private/\(hostname).key"),
-            certificatePath: KeyPairLocations.join(root, "\(base)/certs/\(hostname).crt"),
-            requestPath: KeyPairLocations.join(root, "\(base)/certs/\(hostname).csr")
+            keyPath: RootedPath.join(root, "\(base)/private/\(hostname).key"),
+            certificatePath: RootedPath.join(root, "\(base)/certs/\(hostname).crt"),
+            requestPath: RootedPath.join(root, "\(base)/certs/\(hostname).csr")
         )
         // Debian lets members of ssl-cert (Postfix, Dovecot, Exim) read keys
         // without root; where that group exists, follow the convention.
@@ -39,9 +39,9 @@ public enum PKILayout: String, Sendable, CaseIterable {
     public static func authorityLocations(name: String, root: String) -> KeyPairLocations {
         KeyPairLocations(
             root: root,
-            keyPath: KeyPairLocations.join(root, "/etc/pki/CA/private/\(name).key"),
-            certificatePath: KeyPairLocations.join(root, "/etc/pki/CA/certs/\(name).crt"),
-            requestPath: KeyPairLocations.join(root, "/etc/pki/CA/certs/\(name).csr")
+            keyPath: RootedPath.join(root, "/etc/pki/CA/private/\(name).key"),
+            certificatePath: RootedPath.join(root, "/etc/pki/CA/certs/\(name).crt"),
+            requestPath: RootedPath.join(root, "/etc/pki/CA/certs/\(name).csr")
         )
     }
 }
@@ -81,9 +81,5 @@ public struct KeyPairLocations: Sendable, Equatable {
     public func systemPath(_ path: String) -> String {
         guard root != "/", path.hasPrefix(root + "/") else { return path }
         return String(path.dropFirst(root.count))
-    }
-
-    static func join(_ root: String, _ path: String) -> String {
-        root == "/" ? path : (root.hasSuffix("/") ? String(root.dropLast()) : root) + path
     }
 }

@@ -118,39 +118,10 @@ struct AuthTest: ParsableCommand {
         return request
     }
 
-    /// Which backend answers: Dovecot's socket, libsasl2's server side, or saslauthd.
-    private enum Backend {
-        case dovecot(DovecotAuthClient, AuthRequest)
-        case cyrus(CyrusPasswordChecker)
-        case saslauthd(SaslauthdClient)
-
-        /// Runs the checks through whichever backend this is.
-        func check<Credentials: Sequence>(_ credentials: Credentials, concurrency: Int, onResult: (BatchResult) -> Void) throws -> BatchOutcome
-            where Credentials.Element == BatchCredential {
-            switch self {
-            case .dovecot(let client, let request):
-                return try client.check(credentials, request: request, concurrency: concurrency, onResult: onResult)
-            case .cyrus(let checker):
-                checker.check(credentials, onResult: onResult)
-                return BatchOutcome()
-            case .saslauthd(let client):
-                return try client.check(credentials, concurrency: concurrency, onResult: onResult)
-            }
-        }
-    }
-
     private var saslauthdSocket: String { connection.socketOption ?? SaslauthdClient.defaultSocket }
 
-    /// Where the verdict came from, for people and JSON.
-    private func describe(_ backend: Backend) -> (socket: String, mechanism: String) {
-        switch backend {
-        case .dovecot(_, let request): (connection.socket, request.mechanism)
-        case .cyrus(let checker): (checker.configuration.path, "sasl_checkpass (pwcheck_method: \(checker.configuration.pwcheckMethod))")
-        case .saslauthd: (saslauthdSocket, "saslauthd")
-        }
-    }
-
-    private func makeBackend() throws -> Backend {
+    /// Dovecot's socket, libsasl2's server side, or saslauthd: the one the options name.
+    private func makeChecker() throws -> any PasswordChecker {
         if cyrus {
             let checker = try CyrusPasswordChecker(app: saslApp, configDirectory: saslConfigDir, pluginDirectory: saslPluginDir,
                                                    service: service, hostname: saslHostname, realm: realm)
@@ -159,13 +130,12 @@ struct AuthTest: ParsableCommand {
                 Terminal.printError("libsasl2 \(CyrusSASL.version): \(configuration.path): pwcheck_method: \(configuration.pwcheckMethod)" +
                                     (configuration.mechanismList.map { ", mech_list: \($0)" } ?? ""))
             }
-            return .cyrus(checker)
+            return checker
         }
         if saslauthd {
-            return .saslauthd(try SaslauthdClient(path: saslauthdSocket, service: service, realm: realm ?? "", timeout: connection.timeout))
+            return try SaslauthdClient(path: saslauthdSocket, service: service, realm: realm ?? "", timeout: connection.timeout)
         }
-        let (client, request) = try connect()
-        return .dovecot(client, request)
+        return try DovecotPasswordChecker(address: connection.address, request: request, timeout: connection.timeout)
     }
 
     func run() throws {
@@ -177,14 +147,12 @@ struct AuthTest: ParsableCommand {
             let user = self.user!
             // Ask for the password before connecting, so no timeout runs while the user types.
             let pass = try secret.read(argument: password, for: user)
-            let backend = try makeBackend()
-            var answer: AuthVerdict?
-            let outcome = try backend.check([BatchCredential(line: 1, user: user, password: pass)], concurrency: 1) { answer = $0.verdict }
-            guard let verdict = answer else { throw outcome.stopReason ?? MailSecError(.io, "no verdict") }
-            let origin = describe(backend)
+            let checker = try makeChecker()
+            let verdict = try checker.check(user: user, password: pass)
+            let origin = (socket: checker.origin, mechanism: checker.method)
             if json {
                 var output = SingleVerdictJSON(user: user, verdict: verdict, socket: origin.socket, mechanism: origin.mechanism, service: service)
-                if case .cyrus(let checker) = backend {
+                if let checker = checker as? CyrusPasswordChecker {
                     output.config = checker.configuration.path
                     output.pwcheckMethod = checker.configuration.pwcheckMethod
                     output.mechList = checker.configuration.mechanismList
@@ -199,26 +167,6 @@ struct AuthTest: ParsableCommand {
             case .temporary: throw ExitStatus.couldNotRun
             }
         }
-    }
-
-    /// Connects and settles the mechanism: the one asked for, if Dovecot offers
-    /// it; with `auto`, the strongest both Dovecot and libsasl2 have.
-    private func connect() throws -> (DovecotAuthClient, AuthRequest) {
-        let client = try DovecotAuthClient(address: connection.address, timeout: connection.timeout)
-        let offered = client.handshake.mechanisms.map { $0.name.uppercased() }
-        var request = self.request
-        if request.mechanism == "AUTO" {
-            guard let best = AuthRequest.strongestMechanism(offered: offered, pluginDirectory: saslPluginDir) else {
-                let local = AuthRequest.localMechanisms(pluginDirectory: saslPluginDir)
-                throw MailSecError(.invalidInput, "no mechanism both Dovecot (\(offered.joined(separator: ", "))) and mailsec (\(local.sorted().joined(separator: ", "))) have")
-            }
-            request.mechanism = best
-        }
-        guard offered.contains(request.mechanism) else {
-            throw MailSecError(.invalidInput, "Dovecot does not offer \(request.mechanism) on \(connection.socket) (it offers \(offered.joined(separator: ", ")))",
-                               remedy: "add it to auth_mechanisms in conf.d/10-auth.conf, e.g. auth_mechanisms = plain login \(request.mechanism.lowercased()), and reload Dovecot")
-        }
-        return (client, request)
     }
 
     private func printHuman(user: String, verdict: AuthVerdict, origin: (socket: String, mechanism: String)) {
@@ -253,11 +201,11 @@ struct AuthTest: ParsableCommand {
                 summary.malformed += 1
                 Terminal.printError("mailsec: \(path): \(message)")
             }
-            let backend = try makeBackend()
+            let checker = try makeChecker()
             let progress = BatchProgress(enabled: Terminal.stderrIsTerminal, total: reader.totalBytes)
             let renderer = HumanRenderer()
             let started = Date()
-            let outcome = try backend.check(reader, concurrency: concurrency) { result in
+            let outcome = try checker.check(reader, concurrency: concurrency) { result in
                 summary.count(result.verdict.outcome)
                 if json {
                     print((try? JSONOutput.encode(BatchLineJSON(result), pretty: false)) ?? "{}")

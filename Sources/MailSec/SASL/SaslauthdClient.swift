@@ -34,13 +34,6 @@ public final class SaslauthdClient {
         }
     }
 
-    /// Checks one credential.
-    public func check(user: String, password: SecureBytes) throws -> AuthVerdict {
-        var verdict: AuthVerdict?
-        let outcome = try check([BatchCredential(line: 1, user: user, password: password)], concurrency: 1) { verdict = $0.verdict }
-        if let verdict { return verdict }
-        throw outcome.stopReason ?? MailSecError(.io, "\(path): no verdict")
-    }
 
     /// Checks every credential, up to `concurrency` connections at once
     /// (saslauthd answers one request per connection, with several workers).

@@ -171,7 +171,7 @@ public final class Exporter: Sendable {
             var text = PrometheusText()
             MailSecMetrics.probe(result, duration: duration, into: &text)
             finished(RecentProbe(time: Date(), kind: "probe", target: target.description, module: module.name, success: result.report.ok,
-                                 duration: duration, failed: result.report.findings.filter { $0.status == .fail }.map(\.id)))
+                                 duration: duration, failed: result.report.findings.filter { $0.status == .fail }.map(\.id.rawValue)))
             return answered("probe", Response(status: 200, contentType: PrometheusText.contentType, body: Array(text.text.utf8)))
         }
     }
@@ -200,7 +200,7 @@ public final class Exporter: Sendable {
                 let result = try Audit.run(request)
                 MailSecMetrics.audit(result, duration: ContinuousClock.now - started, into: &text)
                 success = result.ok
-                failed = (result.report.findings + result.endpoints.flatMap(\.report.findings)).filter { $0.status == .fail }.map(\.id)
+                failed = (result.report.findings + result.endpoints.flatMap(\.report.findings)).filter { $0.status == .fail }.map(\.id.rawValue)
             } catch let error as MailSecError {
                 logger.error("audit for module \(module.name) could not run: \(error.message)")
                 MailSecMetrics.couldNotRun(into: &text)

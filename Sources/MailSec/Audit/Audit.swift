@@ -45,7 +45,7 @@ public struct AuditResult: Sendable {
 /// Every TLS listener of a Postfix + Dovecot server, from its configuration to what it serves.
 public enum Audit {
     /// The ids of each endpoint's report, in order.
-    public static let endpointOrder = ["tls-files", "served-matches-file", "certificate-hostname", "certificate-chain", "certificate-expiry"]
+    public static let endpointOrder = Finding.ID.auditEndpointOrder
 
     public static func run(_ request: AuditRequest) throws -> AuditResult {
         let (endpoints, sources, myhostname) = try configuredEndpoints(request)
@@ -127,7 +127,7 @@ public enum Audit {
             let probe = MailProbe.run(endpoint.target, options: options)
             served = probe.certificate
             report.add(servedMatches(endpoint, served: served, configured: configured, probe: probe))
-            for id in ["certificate-hostname", "certificate-chain", "certificate-expiry"] {
+            for id in Finding.ID.servedCertificateChecks {
                 guard var finding = probe.report.findings(withID: id).first else { continue }
                 if id == "certificate-hostname", name == nil {
                     finding = .skip(id, "no name to check (give --host)")
@@ -139,15 +139,15 @@ public enum Audit {
             }
         } else {
             report.add(.skip("served-matches-file", "not probed (--no-probe)"))
-            for id in ["certificate-hostname", "certificate-chain", "certificate-expiry"] { report.add(.skip(id, "not probed (--no-probe)")) }
+            for id in Finding.ID.servedCertificateChecks { report.add(.skip(id, "not probed (--no-probe)")) }
         }
-        report.findings.sort { (endpointOrder.firstIndex(of: $0.id) ?? 99) < (endpointOrder.firstIndex(of: $1.id) ?? 99) }
+        report.sort(by: endpointOrder)
         return AuditedEndpoint(endpoint: endpoint, report: report, served: served, configured: configured, name: name)
     }
 
     /// The listener serves the certificate its configuration names, or it has not reloaded since the file changed.
     static func servedMatches(_ endpoint: AuditEndpoint, served: CertificateFacts?, configured: [CertificateFacts], probe: ProbeResult) -> Finding {
-        let id = "served-matches-file"
+        let id: Finding.ID = "served-matches-file"
         guard let served else {
             let why = probe.report.findings.first { $0.status == .fail }.map { "\($0.id): \($0.message)" } ?? "no certificate was served"
             return .fail(id, "could not get the served certificate: \(why)", remedy: "see why with: mailsec probe \(ShellQuoting.quote(endpoint.target.description))")

@@ -98,7 +98,7 @@ public enum CertificateVerifier {
         }
 
         guard !certificates.isEmpty else {
-            for id in ["key-matches-cert", "hostname", "validity", "expiry", "chain", "crl", "chain-order", "key-strength", "signature-algorithm", "key-usage"] {
+            for id in Finding.ID.certificateChecks {
                 report.add(.skip(id, "no certificate to check"))
             }
             report.add(keyPermissions(request.keyPath))
@@ -125,15 +125,9 @@ public enum CertificateVerifier {
         report.add(chainOrder(sent: sent, leaf: leaf))
         report.add(keyPermissions(request.keyPath))
         // Present the findings in one stable order, whatever order they were computed in.
-        report.findings.sort { rank($0.id) < rank($1.id) }
+        report.sort(by: Finding.ID.verifyOrder)
         return CertificateVerification(report: report, certificate: try? CertificateFacts(leaf, now: request.now), path: path)
     }
-
-    /// The stable order of findings in a report.
-    static let order = ["cert-readable", "chain-readable", "key-readable", "key-matches-cert", "hostname", "validity", "expiry",
-                        "chain", "crl", "chain-order", "key-strength", "signature-algorithm", "key-usage", "key-file-permissions"]
-
-    private static func rank(_ id: String) -> Int { order.firstIndex(of: id) ?? order.count }
 
     /// The checks that need only certificates, with verify's ids: for files
     /// (verify) and for what a server sent (probe picks its own from these).
@@ -167,7 +161,7 @@ public enum CertificateVerifier {
     // MARK: The individual checks
 
     static func hostFindings(_ leaf: Certificate, hosts: [String]) -> [Finding] {
-        let id = "hostname"
+        let id: Finding.ID = "hostname"
         guard !hosts.isEmpty else { return [.skip(id, "no --host given")] }
         let names = leaf.subjectAlternativeNames.map(\.description).joined(separator: ", ")
         return hosts.map { host in

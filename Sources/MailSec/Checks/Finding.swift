@@ -20,32 +20,32 @@ public struct Finding: Codable, Sendable, Equatable {
     }
 
     /// A stable identifier scripts can rely on, e.g. `key-matches-cert`.
-    public var id: String
+    public var id: ID
     public var status: Status
     public var message: String
     /// The concrete fix: a command, the configuration lines, the chmod.
     public var remedy: String?
 
-    public init(id: String, status: Status, message: String, remedy: String? = nil) {
+    public init(id: ID, status: Status, message: String, remedy: String? = nil) {
         self.id = id
         self.status = status
         self.message = message
         self.remedy = remedy
     }
 
-    public static func pass(_ id: String, _ message: String) -> Finding {
+    public static func pass(_ id: ID, _ message: String) -> Finding {
         Finding(id: id, status: .pass, message: message)
     }
 
-    public static func warn(_ id: String, _ message: String, remedy: String? = nil) -> Finding {
+    public static func warn(_ id: ID, _ message: String, remedy: String? = nil) -> Finding {
         Finding(id: id, status: .warn, message: message, remedy: remedy)
     }
 
-    public static func fail(_ id: String, _ message: String, remedy: String? = nil) -> Finding {
+    public static func fail(_ id: ID, _ message: String, remedy: String? = nil) -> Finding {
         Finding(id: id, status: .fail, message: message, remedy: remedy)
     }
 
-    public static func skip(_ id: String, _ message: String) -> Finding {
+    public static func skip(_ id: ID, _ message: String) -> Finding {
         Finding(id: id, status: .skip, message: message)
     }
 }
@@ -68,7 +68,68 @@ public struct Report: Sendable, Equatable {
     /// The worst status present (`.skip` for an empty report).
     public var worst: Finding.Status { findings.map(\.status).max() ?? .skip }
 
-    public func findings(withID id: String) -> [Finding] { findings.filter { $0.id == id } }
+    public func findings(withID id: Finding.ID) -> [Finding] { findings.filter { $0.id == id } }
+
+    /// The findings in `order`, the ids it does not name last, each group as it was.
+    public mutating func sort(by order: [Finding.ID]) {
+        let rank = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        // Swift's sort is not stable: the index breaks ties.
+        findings = findings.enumerated().sorted {
+            let (left, right) = (rank[$0.element.id] ?? order.count, rank[$1.element.id] ?? order.count)
+            return left != right ? left < right : $0.offset < $1.offset
+        }.map(\.element)
+    }
 
     public func count(_ status: Finding.Status) -> Int { findings.filter { $0.status == status }.count }
+}
+
+extension Finding {
+    /// A check's stable identifier (`key-matches-cert`, `tls-handshake`): what
+    /// scripts, JSON readers, dashboards and alert rules key on, so each is
+    /// named once, here, with the order each command reports them in.
+    public struct ID: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+        public let rawValue: String
+
+        public init(rawValue: String) {
+            self.rawValue = rawValue
+        }
+
+        public init(stringLiteral value: String) {
+            self.init(rawValue: value)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        public var description: String { rawValue }
+    }
+}
+
+extension Finding.ID {
+    // MARK: verify: the files
+
+    /// The checks `verify` makes once it has a certificate, in their order.
+    public static let certificateChecks: [Finding.ID] = ["key-matches-cert", "hostname", "validity", "expiry", "chain", "crl",
+                                                         "chain-order", "key-strength", "signature-algorithm", "key-usage"]
+    /// Every check of `verify`, in the order it reports them.
+    public static let verifyOrder: [Finding.ID] = ["cert-readable", "chain-readable", "key-readable"] + certificateChecks + ["key-file-permissions"]
+
+    // MARK: probe, audit, deploy: what a server sends
+
+    /// The certificate a server sent, judged as `verify` judges files.
+    public static let servedCertificateChecks: [Finding.ID] = ["certificate-hostname", "certificate-expiry", "certificate-chain"]
+    /// An SMTP probe's checks, in order.
+    public static let smtpProbeOrder: [Finding.ID] = ["connect", "tls-handshake"] + servedCertificateChecks
+        + ["banner", "ehlo", "auth-before-tls", "starttls-after-tls", "auth-offered", "relay-denied", "auth"]
+    /// An IMAP, POP3 or ManageSieve probe's checks, in order.
+    public static let mailProbeOrder: [Finding.ID] = ["connect", "tls-handshake"] + servedCertificateChecks
+        + ["banner", "capabilities", "auth-before-tls", "starttls-after-tls", "auth-offered", "auth"]
+    /// Each endpoint's checks in `audit`, in order.
+    public static let auditEndpointOrder: [Finding.ID] = ["tls-files", "served-matches-file"] + servedCertificateChecks
 }

@@ -1,9 +1,9 @@
 /// The check ids a probe with DANE adds, in report order.
 enum DANECheckID {
-    static let mx = "dane-mx"
-    static let tlsa = "dane-tlsa"
-    static let match = "dane-match"
-    static let rollover = "dane-rollover"
+    static let mx: Finding.ID = "dane-mx"
+    static let tlsa: Finding.ID = "dane-tlsa"
+    static let match: Finding.ID = "dane-match"
+    static let rollover: Finding.ID = "dane-rollover"
 }
 
 /// Where a target came from when MX discovery found it: what `dane-mx` reports.

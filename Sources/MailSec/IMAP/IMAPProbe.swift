@@ -7,8 +7,7 @@ public enum IMAPProbe {
         return probe.session.result
     }
 
-    static let order = ["connect", "tls-handshake", "certificate-hostname", "certificate-expiry", "certificate-chain",
-                        "banner", "capabilities", "auth-before-tls", "starttls-after-tls", "auth-offered", "auth"]
+    static let order = Finding.ID.mailProbeOrder
 
     static let maximumLineLength = 16_384
 

@@ -48,8 +48,8 @@ public enum MailSecMetrics {
 
     /// One series per check id, carrying the worst status that id reported.
     public static func checks(_ report: Report, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
-        var order: [String] = []
-        var worst: [String: Finding.Status] = [:]
+        var order: [Finding.ID] = []
+        var worst: [Finding.ID: Finding.Status] = [:]
         for finding in report.findings {
             if let seen = worst[finding.id] {
                 worst[finding.id] = max(seen, finding.status)
@@ -59,7 +59,7 @@ public enum MailSecMetrics {
             }
         }
         for id in order {
-            text.add("mailsec_check_status", 1, labels: labels + [("check", id), ("status", worst[id]!.rawValue)],
+            text.add("mailsec_check_status", 1, labels: labels + [("check", id.rawValue), ("status", worst[id]!.rawValue)],
                      help: "One series per check: its status (pass, warn, fail or skip) is the label.")
         }
     }

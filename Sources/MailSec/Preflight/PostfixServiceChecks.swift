@@ -1,7 +1,7 @@
 /// The checks on main.cf and master.cf: the service, its overrides, its restrictions.
 extension PreflightContext {
     func configFindings() -> [Finding] {
-        let id = "postfix-config"
+        let id: Finding.ID = "postfix-config"
         let problems = loadProblems + main.problems.map(\.description) + (master?.problems.map(\.description) ?? [])
         if problems.isEmpty {
             return [.pass(id, "\(mainPath) (\(main.entries.count) parameters) and \(masterPath) (\(master?.services.count ?? 0) services) parse cleanly")]
@@ -11,7 +11,7 @@ extension PreflightContext {
     }
 
     func serviceFindings() -> [Finding] {
-        let id = "smtps-service"
+        let id: Finding.ID = "smtps-service"
         guard let master else {
             return [.skip(id, "no master.cf to read"), .skip("wrappermode", "no master.cf to read"), .skip("sasl-enabled", "no master.cf to read"),
                     .skip("client-restrictions", "no master.cf to read")]
@@ -88,7 +88,7 @@ extension PreflightContext {
     }
 
     func wrapperModeFinding() -> Finding {
-        let id = "wrappermode"
+        let id: Finding.ID = "wrappermode"
         if let entry = main.entries["smtpd_tls_wrappermode"], main.bool("smtpd_tls_wrappermode") {
             return .fail(id, "\(mainPath) line \(entry.line) sets smtpd_tls_wrappermode = \(entry.value) for every smtpd: port 25 then expects TLS first and other servers cannot deliver mail",
                          remedy: "delete line \(entry.line) of \(mainPath); set it only on the \(port) service:\n  -o smtpd_tls_wrappermode=yes\nthen: postfix reload")
@@ -102,7 +102,7 @@ extension PreflightContext {
     }
 
     func saslEnabledFinding() -> Finding {
-        let id = "sasl-enabled"
+        let id: Finding.ID = "sasl-enabled"
         if main.bool("smtpd_sasl_auth_enable", overrides: overrides) {
             let line = service?.override("smtpd_sasl_auth_enable")?.line ?? main.line(of: "smtpd_sasl_auth_enable")
             let place = service?.override("smtpd_sasl_auth_enable") != nil ? masterPath : mainPath
@@ -117,7 +117,7 @@ extension PreflightContext {
                                    "smtpd_relay_restrictions", "smtpd_recipient_restrictions"]
 
     func clientRestrictionsFinding() -> Finding {
-        let id = "client-restrictions"
+        let id: Finding.ID = "client-restrictions"
         let lists = Self.restrictionLists.map { ($0, main.list($0, overrides: overrides)) }
         let remedy = addUnderService("smtpd_client_restrictions=permit_sasl_authenticated,reject")
         // A client that has not logged in, relaying to a foreign domain: some list must refuse it.
@@ -149,7 +149,7 @@ extension PreflightContext {
     }
 
     func servicesNameFindings() -> [Finding] {
-        let id = "services-name"
+        let id: Finding.ID = "services-name"
         guard let service else { return [.skip(id, "no \(port) service to look up")] }
         let name = service.portName
         if Int(name) != nil { return [.pass(id, "\(service.name) is a port number; /etc/services is not consulted")] }

@@ -72,7 +72,7 @@ public enum Preflight {
     }
 
     static func postfixCheck(_ request: PreflightRequest) -> Finding {
-        let id = "postfix-check"
+        let id: Finding.ID = "postfix-check"
         let directory = request.configDirectory
         guard request.isLiveSystem else {
             return .skip(id, "--root is set: postfix check would judge this machine's queue and programs, not the copied tree")

@@ -3,7 +3,7 @@ extension PreflightContext {
     // MARK: tls-files
 
     func tlsFileFindings() -> [Finding] {
-        let id = "tls-files"
+        let id: Finding.ID = "tls-files"
         let chainFiles = main.list("smtpd_tls_chain_files", overrides: overrides)
         var certificate = main.value("smtpd_tls_cert_file", overrides: overrides)
         var key = main.value("smtpd_tls_key_file", overrides: overrides)
@@ -51,7 +51,7 @@ extension PreflightContext {
     // MARK: sasl-socket
 
     func saslSocketFindings() -> [Finding] {
-        let id = "sasl-socket"
+        let id: Finding.ID = "sasl-socket"
         guard main.bool("smtpd_sasl_auth_enable", overrides: overrides) else {
             return [.skip(id, service == nil ? "no \(port) service" : "SASL is not enabled for the \(service!.name) service")]
         }
@@ -79,7 +79,7 @@ extension PreflightContext {
     }
 
     func dovecotSocketFindings() -> [Finding] {
-        let id = "sasl-socket"
+        let id: Finding.ID = "sasl-socket"
         let path = main.value("smtpd_sasl_path", overrides: overrides)
         let address: SocketAddress
         if path.hasPrefix("inet:") {
@@ -156,7 +156,7 @@ extension PreflightContext {
     }
 
     func cyrusFindings() -> [Finding] {
-        let id = "sasl-socket"
+        let id: Finding.ID = "sasl-socket"
         let app = main.value("smtpd_sasl_path", overrides: overrides)
         let configured = main.value("cyrus_sasl_config_path", overrides: overrides)
         let directories = (configured.isEmpty ? CyrusConfiguration.searchDirectories : configured.split(separator: ":").map(String.init)).map(rooted)
@@ -197,7 +197,7 @@ extension PreflightContext {
     // MARK: content-filter
 
     func contentFilterFindings() -> [Finding] {
-        let id = "content-filter"
+        let id: Finding.ID = "content-filter"
         guard service != nil else { return [.skip(id, "no \(port) service") ] }
         let filter = main.value("content_filter", overrides: overrides)
         guard !filter.isEmpty else { return [.skip(id, "the \(service!.name) service names no content_filter")] }
@@ -239,7 +239,7 @@ extension PreflightContext {
     // MARK: port
 
     func portFindings() -> [Finding] {
-        let id = "port"
+        let id: Finding.ID = "port"
         let listeners = ListeningSockets.withOwners(ListeningSockets.current().listening(port: port))
         guard !listeners.isEmpty else { return [.pass(id, "nothing listens on \(port) on this machine: Postfix's master can bind it")] }
         let others = listeners.filter { $0.command != "master" }
@@ -257,7 +257,7 @@ extension PreflightContext {
     // MARK: firewall
 
     func firewallFindings() -> [Finding] {
-        let id = "firewall"
+        let id: Finding.ID = "firewall"
         let verdicts = FirewallInspector(root: root, port: port, services: services).inspect()
         guard !verdicts.isEmpty else {
             return [.warn(id, "no firewall configuration found under \(root) (firewalld, iptables, nftables, ufw, pf): if a firewall runs, \(port)/tcp must be open",

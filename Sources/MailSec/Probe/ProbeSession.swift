@@ -41,12 +41,12 @@ protocol SASLFraming {
 protocol ProbeDialogue {
     var session: ProbeSession { get set }
     /// The check ids in report order.
-    static var order: [String] { get }
+    static var order: [Finding.ID] { get }
     static var maximumLineLength: Int { get }
     /// The implicit-TLS scheme to suggest when a STARTTLS port answers TLS.
     static var implicitScheme: String? { get }
     /// Why each check not reached was skipped.
-    var skipReasons: [String: String] { get }
+    var skipReasons: [Finding.ID: String] { get }
     mutating func dialogue(_ connection: ClientConnection) throws
 }
 
@@ -56,7 +56,7 @@ struct ProbeStop: Error {}
 extension ProbeDialogue {
     var target: ProbeTarget { session.target }
     var options: ProbeOptions { session.options }
-    var skipReasons: [String: String] { session.commonSkipReasons() }
+    var skipReasons: [Finding.ID: String] { session.commonSkipReasons() }
 
     mutating func execute() {
         defer {
@@ -90,7 +90,7 @@ struct ProbeSession {
     let transcript = Transcript()
     var connection: ClientConnection?
     /// The check in progress, which an interrupted dialogue fails.
-    var step = "connect"
+    var step: Finding.ID = "connect"
     /// Why the certificate cannot be trusted, when it cannot: no password is sent then.
     var unverified: String?
     /// The address connected to (the target's host, or what the resolver gave for it).
@@ -278,7 +278,7 @@ struct ProbeSession {
         return checks.compactMap { check in
             switch check.id {
             case "hostname", "chain":
-                return Finding(id: "certificate-" + check.id, status: check.status, message: check.message, remedy: check.remedy)
+                return Finding(id: Finding.ID(rawValue: "certificate-" + check.id.rawValue), status: check.status, message: check.message, remedy: check.remedy)
             case "expiry":
                 let source = invalid ?? check
                 return Finding(id: "certificate-expiry", status: source.status, message: source.message, remedy: source.remedy)
@@ -386,7 +386,7 @@ struct ProbeSession {
     /// A step that broke off the dialogue: the check in progress fails with why.
     /// `implicitScheme` names the scheme to suggest when a STARTTLS port stays
     /// silent but answers TLS (smtps, imaps, pop3s).
-    mutating func interrupted(_ error: MailSecError, greetingStep: String, implicitScheme: String?) {
+    mutating func interrupted(_ error: MailSecError, greetingStep: Finding.ID, implicitScheme: String?) {
         report.findings.removeAll { $0.id == step }
         if error.code == .timeout, connection?.overallDeadlinePassed == true {
             report.add(.fail(step, "the probe ran out of its overall time (\(options.effectiveOverallTimeout.shortDescription)) during this step: the server answers, but too slowly",
@@ -411,7 +411,7 @@ struct ProbeSession {
 
     /// Every id gets a finding, in `order`: what was not reached is skipped,
     /// with the reason `reasons` gives or "not reached".
-    mutating func finish(order protocolOrder: [String], reasons: [String: String]) {
+    mutating func finish(order protocolOrder: [Finding.ID], reasons: [Finding.ID: String]) {
         var order = protocolOrder
         // After the certificate checks: DANE is one more judgement of the chain the server sent.
         let dane = (target.mxOrigin != nil ? [DANECheckID.mx] : []) + (options.dane ? [DANECheckID.tlsa, DANECheckID.match, DANECheckID.rollover] : [])
@@ -424,7 +424,7 @@ struct ProbeSession {
         for id in order where !done.contains(id) {
             report.add(.skip(id, reasons[id] ?? "not reached"))
         }
-        report.findings.sort { (order.firstIndex(of: $0.id) ?? 99) < (order.firstIndex(of: $1.id) ?? 99) }
+        report.sort(by: order)
     }
 
     // MARK: Findings every protocol words the same way
@@ -451,7 +451,7 @@ struct ProbeSession {
     }
 
     /// The skip reasons every protocol shares.
-    func commonSkipReasons() -> [String: String] {
+    func commonSkipReasons() -> [Finding.ID: String] {
         [
             "auth-before-tls": target.mode == .starttls ? "not reached" : "not applicable: TLS from the first byte",
             "auth": options.authUser == nil ? "not asked (--auth-user)" : "not reached",

@@ -7,8 +7,7 @@ public enum SMTPProbe {
     }
 
     /// The ids in report order; checks not reached are reported as skipped.
-    static let order = ["connect", "tls-handshake", "certificate-hostname", "certificate-expiry", "certificate-chain",
-                        "banner", "ehlo", "auth-before-tls", "starttls-after-tls", "auth-offered", "relay-denied", "auth"]
+    static let order = Finding.ID.smtpProbeOrder
 
     static func advice(port: UInt16) -> ServerAdvice {
         ServerAdvice(
@@ -25,7 +24,7 @@ public enum SMTPProbe {
         static let maximumLineLength = SMTPReplyParser.maximumLineLength
         static let implicitScheme: String? = "smtps"
 
-        var skipReasons: [String: String] {
+        var skipReasons: [Finding.ID: String] {
             var reasons = session.commonSkipReasons()
             reasons["relay-denied"] = options.checkRelay ? "not reached" : "not asked (--check-relay)"
             return reasons

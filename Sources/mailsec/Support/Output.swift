@@ -28,7 +28,7 @@ struct HumanRenderer {
         // Messages and remedies quote what servers, certificates and files said: control
         // characters in them are shown escaped, never sent to the terminal.
         let message = TextSanitizer.escaped(finding.message)
-        var text = showIDs ? "\(mark) \(style.bold(TextSanitizer.escaped(finding.id))): \(message)" : "\(mark) \(message)"
+        var text = showIDs ? "\(mark) \(style.bold(TextSanitizer.escaped(finding.id.rawValue))): \(message)" : "\(mark) \(message)"
         if let remedy = finding.remedy, finding.status == .fail || finding.status == .warn {
             let indented = TextSanitizer.escapedKeepingNewlines(remedy).split(separator: "\n", omittingEmptySubsequences: false).map { "    \($0)" }.joined(separator: "\n")
             text += "\n  \(style.dim("fix:"))\n\(indented)"

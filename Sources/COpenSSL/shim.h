@@ -74,8 +74,13 @@ static inline void mailsec_sk_X509_EXTENSION_free_all(STACK_OF(X509_EXTENSION) *
 static inline STACK_OF(X509) *mailsec_sk_X509_new_null(void) {
     return sk_X509_new_null();
 }
-static inline int mailsec_sk_X509_push(STACK_OF(X509) *list, X509 *certificate) {
-    return sk_X509_push(list, certificate);
+// Pushes a reference of the list's own (up_ref), so the certificate lives as
+// long as the list, whatever happens to the Swift object it came from.
+static inline int mailsec_sk_X509_push_reference(STACK_OF(X509) *list, X509 *certificate) {
+    if (X509_up_ref(certificate) != 1) return 0;
+    int pushed = sk_X509_push(list, certificate);
+    if (pushed <= 0) X509_free(certificate);
+    return pushed;
 }
 static inline int mailsec_sk_X509_num(const STACK_OF(X509) *list) {
     return sk_X509_num(list);
@@ -83,21 +88,25 @@ static inline int mailsec_sk_X509_num(const STACK_OF(X509) *list) {
 static inline X509 *mailsec_sk_X509_value(const STACK_OF(X509) *list, int index) {
     return sk_X509_value(list, index);
 }
-// Frees the list only; the certificates stay owned by their Swift wrappers.
-static inline void mailsec_sk_X509_free(STACK_OF(X509) *list) {
-    sk_X509_free(list);
+// Frees the list and its references.
+static inline void mailsec_sk_X509_free_all(STACK_OF(X509) *list) {
+    sk_X509_pop_free(list, X509_free);
 }
 
 // CRLs handed to X509_STORE_CTX_set0_crls, and the store's objects (to tell an anchor).
 static inline STACK_OF(X509_CRL) *mailsec_sk_X509_CRL_new_null(void) {
     return sk_X509_CRL_new_null();
 }
-static inline int mailsec_sk_X509_CRL_push(STACK_OF(X509_CRL) *list, X509_CRL *crl) {
-    return sk_X509_CRL_push(list, crl);
+// As for certificates: the list holds a reference of its own to each CRL.
+static inline int mailsec_sk_X509_CRL_push_reference(STACK_OF(X509_CRL) *list, X509_CRL *crl) {
+    if (X509_CRL_up_ref(crl) != 1) return 0;
+    int pushed = sk_X509_CRL_push(list, crl);
+    if (pushed <= 0) X509_CRL_free(crl);
+    return pushed;
 }
-// Frees the list only; the CRLs stay owned by their Swift wrappers.
-static inline void mailsec_sk_X509_CRL_free(STACK_OF(X509_CRL) *list) {
-    sk_X509_CRL_free(list);
+// Frees the list and its references.
+static inline void mailsec_sk_X509_CRL_free_all(STACK_OF(X509_CRL) *list) {
+    sk_X509_CRL_pop_free(list, X509_CRL_free);
 }
 static inline int mailsec_sk_X509_OBJECT_num(const STACK_OF(X509_OBJECT) *objects) {
     return sk_X509_OBJECT_num(objects);

@@ -8,7 +8,13 @@ import Glibc
 
 /// An X.509 certificate, owning its OpenSSL X509.
 public final class Certificate: @unchecked Sendable {
-    let pointer: OpaquePointer
+    private let pointer: OpaquePointer
+
+    /// The X509, for the duration of `body`: the rest of MailSec borrows it
+    /// for an OpenSSL call and never keeps it, so it cannot outlive this owner.
+    func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+        try body(pointer)
+    }
 
     init(taking pointer: OpaquePointer) {
         self.pointer = pointer
@@ -148,7 +154,7 @@ public final class Certificate: @unchecked Sendable {
 
     public func pem() throws -> [UInt8] {
         let bio = try MemoryBIO()
-        guard PEM_write_bio_X509(bio.pointer, pointer) == 1 else { throw MailSecError.openSSL("cannot encode the certificate") }
+        guard bio.withUnsafePointer({ PEM_write_bio_X509($0, pointer) }) == 1 else { throw MailSecError.openSSL("cannot encode the certificate") }
         return bio.bytes()
     }
 

@@ -95,20 +95,32 @@ extension Certificate {
         guard X509_set_version(certificate, Int(X509_VERSION_3)) == 1,
               X509_set_serialNumber(certificate, serial) == 1,
               X509_set_subject_name(certificate, subject) == 1,
-              X509_set_issuer_name(certificate, issuer.map { X509_get_subject_name($0.certificate.pointer) } ?? subject) == 1,
-              X509_set_pubkey(certificate, subjectKey.pointer) == 1,
+              (issuer?.certificate.withUnsafePointer { X509_set_issuer_name(certificate, X509_get_subject_name($0)) }
+                ?? X509_set_issuer_name(certificate, subject)) == 1,
+              subjectKey.withUnsafePointer({ X509_set_pubkey(certificate, $0) }) == 1,
               X509_gmtime_adj(X509_getm_notBefore(certificate), 0) != nil,
               X509_time_adj_ex(X509_getm_notAfter(certificate), Int32(profile.days), 0, nil) != nil else {
             throw MailSecError.openSSL("cannot fill in the certificate")
         }
 
-        var context = X509V3_CTX()
+        let extensions = profile.certificateExtensions(keyType: subjectKey.keyDescription.type)
         // For a self-signed certificate the issuer is the certificate itself, so
         // authorityKeyIdentifier copies the subjectKeyIdentifier added before it.
-        X509V3_set_ctx(&context, issuer?.certificate.pointer ?? certificate, certificate, nil, nil, 0)
+        try (issuer?.certificate.withUnsafePointer { try Self.add(extensions, to: certificate, issuedBy: $0) }
+             ?? Self.add(extensions, to: certificate, issuedBy: certificate))
+
+        let signer = issuer?.key ?? subjectKey
+        guard signer.withUnsafePointer({ X509_sign(certificate, $0, signer.signingDigest) }) > 0 else {
+            throw MailSecError.openSSL("cannot sign the certificate")
+        }
+    }
+
+    /// Adds the extensions, as OpenSSL's configuration values, that may refer to the issuer (key identifiers).
+    private static func add(_ extensions: [(Int32, String)], to certificate: OpaquePointer, issuedBy issuer: OpaquePointer) throws {
+        var context = X509V3_CTX()
+        X509V3_set_ctx(&context, issuer, certificate, nil, nil, 0)
         mailsec_X509V3_set_ctx_nodb(&context)
-        let keyType = subjectKey.keyDescription.type
-        for (nid, value) in profile.certificateExtensions(keyType: keyType) {
+        for (nid, value) in extensions {
             guard let extensionValue = X509V3_EXT_conf_nid(nil, &context, nid, value) else {
                 throw MailSecError.openSSL("cannot build the extension \(value)")
             }
@@ -116,11 +128,6 @@ extension Certificate {
             guard X509_add_ext(certificate, extensionValue, -1) == 1 else {
                 throw MailSecError.openSSL("cannot add the extension \(value)")
             }
-        }
-
-        let signer = issuer?.key ?? subjectKey
-        guard X509_sign(certificate, signer.pointer, signer.signingDigest) > 0 else {
-            throw MailSecError.openSSL("cannot sign the certificate")
         }
     }
 

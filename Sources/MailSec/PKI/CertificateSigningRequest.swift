@@ -2,7 +2,13 @@ internal import COpenSSL
 
 /// A PKCS#10 certificate signing request, owning its OpenSSL X509_REQ.
 public final class CertificateSigningRequest: @unchecked Sendable {
-    let pointer: OpaquePointer
+    private let pointer: OpaquePointer
+
+    /// The X509_REQ, for the duration of `body`: the rest of MailSec borrows it
+    /// for an OpenSSL call and never keeps it, so it cannot outlive this owner.
+    func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+        try body(pointer)
+    }
 
     init(taking pointer: OpaquePointer) {
         self.pointer = pointer
@@ -38,7 +44,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         defer { X509_NAME_free(name) }
         guard X509_REQ_set_version(request, Int(X509_REQ_VERSION_1)) == 1,
               X509_REQ_set_subject_name(request, name) == 1,
-              X509_REQ_set_pubkey(request, key.pointer) == 1 else {
+              key.withUnsafePointer({ X509_REQ_set_pubkey(request, $0) }) == 1 else {
             throw MailSecError.openSSL("cannot fill in the CSR")
         }
         guard let list = mailsec_sk_X509_EXTENSION_new_null() else { throw MailSecError.openSSL("cannot allocate an extension list") }
@@ -56,7 +62,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
             }
         }
         guard X509_REQ_add_extensions(request, list) == 1 else { throw MailSecError.openSSL("cannot add the extension request") }
-        guard X509_REQ_sign(request, key.pointer, key.signingDigest) > 0 else {
+        guard key.withUnsafePointer({ X509_REQ_sign(request, $0, key.signingDigest) }) > 0 else {
             throw MailSecError.openSSL("cannot sign the CSR")
         }
     }
@@ -104,7 +110,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
 
     public func pem() throws -> [UInt8] {
         let bio = try MemoryBIO()
-        guard PEM_write_bio_X509_REQ(bio.pointer, pointer) == 1 else { throw MailSecError.openSSL("cannot encode the CSR") }
+        guard bio.withUnsafePointer({ PEM_write_bio_X509_REQ($0, pointer) }) == 1 else { throw MailSecError.openSSL("cannot encode the CSR") }
         return bio.bytes()
     }
 }

@@ -7,7 +7,13 @@ internal import COpenSSL
 
 /// A certificate revocation list, owning its OpenSSL X509_CRL.
 public final class CertificateRevocationList: @unchecked Sendable {
-    let pointer: OpaquePointer
+    private let pointer: OpaquePointer
+
+    /// The X509_CRL, for the duration of `body`: the rest of MailSec borrows it
+    /// for an OpenSSL call and never keeps it, so it cannot outlive this owner.
+    func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+        try body(pointer)
+    }
     public let source: String
 
     init(taking pointer: OpaquePointer, source: String) {
@@ -128,25 +134,33 @@ extension Certificate {
     public func validateChain(pool: [Certificate], store: TrustStore, options: ChainValidationOptions) throws -> ChainValidation {
         OpenSSLErrorQueue.clear()
         guard let untrusted = mailsec_sk_X509_new_null() else { throw MailSecError.openSSL("cannot allocate a certificate list") }
-        defer { mailsec_sk_X509_free(untrusted) }
-        for certificate in pool where certificate !== self { _ = mailsec_sk_X509_push(untrusted, certificate.pointer) }
+        defer { mailsec_sk_X509_free_all(untrusted) }
+        for certificate in pool where certificate !== self {
+            certificate.withUnsafePointer { _ = mailsec_sk_X509_push_reference(untrusted, $0) }
+        }
         guard let context = X509_STORE_CTX_new() else { throw MailSecError.openSSL("cannot allocate a verification context") }
         defer { X509_STORE_CTX_free(context) }
-        guard X509_STORE_CTX_init(context, store.pointer, pointer, untrusted) == 1 else {
-            throw MailSecError.openSSL("cannot set up chain verification")
-        }
-        let parameters = X509_STORE_CTX_get0_param(context)
-        var flags = UInt(X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN)
+        // set0_crls keeps the list without taking it: it is freed after the run.
         var crls: OpaquePointer?
-        defer { if let crls { mailsec_sk_X509_CRL_free(crls) } }
-        if !options.crls.isEmpty {
-            flags |= UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL)
-            crls = mailsec_sk_X509_CRL_new_null()
-            guard let crls else { throw MailSecError.openSSL("cannot allocate a CRL list") }
-            for crl in options.crls { _ = mailsec_sk_X509_CRL_push(crls, crl.pointer) }
-            X509_STORE_CTX_set0_crls(context, crls)
+        defer { if let crls { mailsec_sk_X509_CRL_free_all(crls) } }
+        // The context borrows the store and this certificate: both are used only inside these closures.
+        return try store.withUnsafePointer { storePointer in
+            try withUnsafePointer { leaf in
+                guard X509_STORE_CTX_init(context, storePointer, leaf, untrusted) == 1 else {
+                    throw MailSecError.openSSL("cannot set up chain verification")
+                }
+                let parameters = X509_STORE_CTX_get0_param(context)
+                var flags = UInt(X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN)
+                if !options.crls.isEmpty {
+                    flags |= UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL)
+                    guard let list = mailsec_sk_X509_CRL_new_null() else { throw MailSecError.openSSL("cannot allocate a CRL list") }
+                    crls = list
+                    for crl in options.crls { crl.withUnsafePointer { _ = mailsec_sk_X509_CRL_push_reference(list, $0) } }
+                    X509_STORE_CTX_set0_crls(context, list)
+                }
+                return try run(context, parameters: parameters, flags: flags, untrusted: pool, store: store, options: options)
+            }
         }
-        return try run(context, parameters: parameters, flags: flags, untrusted: pool, store: store, options: options)
     }
 
     private func run(_ context: OpaquePointer, parameters: OpaquePointer?, flags: UInt, untrusted pool: [Certificate], store: TrustStore,
@@ -331,7 +345,11 @@ private final class VerifyErrors {
 extension Certificate {
     /// Why this certificate cannot be the issuer of `child`, in plain words.
     func refusalReason(asIssuerOf child: Certificate) -> String {
-        let checked = X509_check_issued(pointer, child.pointer)
+        withUnsafePointer { pointer in child.withUnsafePointer { childPointer in refusalReason(pointer, asIssuerOf: childPointer) } }
+    }
+
+    private func refusalReason(_ pointer: OpaquePointer, asIssuerOf child: OpaquePointer) -> String {
+        let checked = X509_check_issued(pointer, child)
         switch checked {
         case X509_V_ERR_AKID_SKID_MISMATCH: return "its key identifier is not the one the certificate names (authorityKeyIdentifier): another key of the same CA"
         case X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH: return "its issuer and serial are not the ones the certificate's authorityKeyIdentifier names"
@@ -341,30 +359,34 @@ extension Certificate {
         }
         if basicConstraints?.isCA != true { return "it is not a CA (basicConstraints CA:TRUE is missing)" }
         guard let key = X509_get0_pubkey(pointer) else { return "its public key cannot be decoded" }
-        let signed = X509_verify(child.pointer, key) == 1
+        let signed = X509_verify(child, key) == 1
         OpenSSLErrorQueue.clear()
         return signed ? "OpenSSL refuses it as issuer (see the other problems)" : "its key did not sign the certificate (the signature does not verify)"
     }
 
     /// The sign of the serial number: -1, 0 or 1.
     var serialSign: Int? {
-        guard let bignum = ASN1_INTEGER_to_BN(X509_get0_serialNumber(pointer), nil) else { return nil }
-        defer { BN_free(bignum) }
-        if BN_is_zero(bignum) == 1 { return 0 }
-        return BN_is_negative(bignum) == 1 ? -1 : 1
+        withUnsafePointer { pointer in
+            guard let bignum = ASN1_INTEGER_to_BN(X509_get0_serialNumber(pointer), nil) else { return nil }
+            defer { BN_free(bignum) }
+            if BN_is_zero(bignum) == 1 { return 0 }
+            return BN_is_negative(bignum) == 1 ? -1 : 1
+        }
     }
 
     var hasNonCriticalPolicyConstraints: Bool {
-        let index = X509_get_ext_by_NID(pointer, NID_policy_constraints, -1)
-        guard index >= 0, let extensionValue = X509_get_ext(pointer, index) else { return false }
-        return X509_EXTENSION_get_critical(extensionValue) == 0
+        withUnsafePointer { pointer in
+            let index = X509_get_ext_by_NID(pointer, NID_policy_constraints, -1)
+            guard index >= 0, let extensionValue = X509_get_ext(pointer, index) else { return false }
+            return X509_EXTENSION_get_critical(extensionValue) == 0
+        }
     }
 
-    var hasNameConstraints: Bool { X509_get_ext_by_NID(pointer, NID_name_constraints, -1) >= 0 }
+    var hasNameConstraints: Bool { withUnsafePointer { X509_get_ext_by_NID($0, NID_name_constraints, -1) >= 0 } }
 
     /// The dNSName subtrees of nameConstraints, when there are any.
     var dnsNameConstraints: (permitted: [String], excluded: [String])? {
-        guard let raw = X509_get_ext_d2i(pointer, NID_name_constraints, nil, nil) else { return nil }
+        guard let raw = withUnsafePointer({ X509_get_ext_d2i($0, NID_name_constraints, nil, nil) }) else { return nil }
         let constraints = raw.assumingMemoryBound(to: NAME_CONSTRAINTS.self)
         defer { NAME_CONSTRAINTS_free(constraints) }
         func names(_ subtrees: OpaquePointer?) -> [String] {
@@ -383,12 +405,16 @@ extension Certificate {
 extension TrustStore {
     /// Whether `certificate` is one of the anchors loaded (X509_cmp compares their digests).
     func contains(_ certificate: Certificate) -> Bool {
-        guard let objects = X509_STORE_get0_objects(pointer) else { return false }
-        for index in 0..<mailsec_sk_X509_OBJECT_num(objects) {
-            guard let object = mailsec_sk_X509_OBJECT_value(objects, index), let candidate = X509_OBJECT_get0_X509(object) else { continue }
-            if X509_cmp(candidate, certificate.pointer) == 0 { return true }
+        withUnsafePointer { store in
+            certificate.withUnsafePointer { wanted in
+                guard let objects = X509_STORE_get0_objects(store) else { return false }
+                for index in 0..<mailsec_sk_X509_OBJECT_num(objects) {
+                    guard let object = mailsec_sk_X509_OBJECT_value(objects, index), let candidate = X509_OBJECT_get0_X509(object) else { continue }
+                    if X509_cmp(candidate, wanted) == 0 { return true }
+                }
+                return false
+            }
         }
-        return false
     }
 }
 

@@ -3,7 +3,13 @@ internal import COpenSSL
 /// An OpenSSL memory BIO, owned. OpenSSL's PEM and DER writers and readers
 /// work on BIOs; this is the bridge to Swift bytes.
 final class MemoryBIO {
-    let pointer: OpaquePointer
+    private let pointer: OpaquePointer
+
+    /// The BIO, for the duration of `body`: the rest of MailSec borrows it
+    /// for an OpenSSL call and never keeps it, so it cannot outlive this owner.
+    func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+        try body(pointer)
+    }
 
     /// An empty BIO to write into. `secure` uses OpenSSL's secure-memory BIO,
     /// whose buffer is cleansed when freed: for private key material.

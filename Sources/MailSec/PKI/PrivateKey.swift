@@ -140,7 +140,13 @@ enum EVPKey {
 /// A private key, owning its OpenSSL EVP_PKEY. Its PEM form only ever lives
 /// in `SecureBytes`.
 public final class PrivateKey: @unchecked Sendable {
-    let pointer: OpaquePointer
+    private let pointer: OpaquePointer
+
+    /// The EVP_PKEY, for the duration of `body`: the rest of MailSec borrows it
+    /// for an OpenSSL call and never keeps it, so it cannot outlive this owner.
+    func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+        try body(pointer)
+    }
 
     init(taking pointer: OpaquePointer) {
         self.pointer = pointer
@@ -224,12 +230,12 @@ public final class PrivateKey: @unchecked Sendable {
         let key: OpaquePointer?
         if let passphrase {
             key = passphrase.withCString { secret in
-                PEM_read_bio_PrivateKey(bio.pointer, nil, nil, UnsafeMutableRawPointer(mutating: secret))
+                bio.withUnsafePointer { PEM_read_bio_PrivateKey($0, nil, nil, UnsafeMutableRawPointer(mutating: secret)) }
             }
         } else {
             // An explicit callback that supplies no passphrase: OpenSSL must
             // never fall back to prompting on the terminal itself.
-            key = PEM_read_bio_PrivateKey(bio.pointer, nil, { _, _, _, _ in 0 }, nil)
+            key = bio.withUnsafePointer { PEM_read_bio_PrivateKey($0, nil, { _, _, _, _ in 0 }, nil) }
         }
         guard let key else {
             let reasons = OpenSSLErrorQueue.drain()
@@ -270,8 +276,10 @@ public final class PrivateKey: @unchecked Sendable {
 
     /// True when `certificate` carries this key's public half.
     public func matches(_ certificate: Certificate) -> Bool {
-        guard let theirs = X509_get0_pubkey(certificate.pointer) else { return false }
-        let equal = EVP_PKEY_eq(pointer, theirs) == 1
+        let equal = certificate.withUnsafePointer { certificate in
+            guard let theirs = X509_get0_pubkey(certificate) else { return false }
+            return EVP_PKEY_eq(pointer, theirs) == 1
+        }
         OpenSSLErrorQueue.clear()
         return equal
     }
@@ -284,12 +292,13 @@ public final class PrivateKey: @unchecked Sendable {
         let ok: Int32
         if let passphrase {
             ok = passphrase.withUnsafeBytes { secret in
-                PEM_write_bio_PKCS8PrivateKey(bio.pointer, pointer, EVP_aes_256_cbc(),
-                                              secret.baseAddress?.assumingMemoryBound(to: CChar.self),
-                                              Int32(secret.count), nil, nil)
+                bio.withUnsafePointer {
+                    PEM_write_bio_PKCS8PrivateKey($0, pointer, EVP_aes_256_cbc(), secret.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                  Int32(secret.count), nil, nil)
+                }
             }
         } else {
-            ok = PEM_write_bio_PrivateKey(bio.pointer, pointer, nil, nil, 0, nil, nil)
+            ok = bio.withUnsafePointer { PEM_write_bio_PrivateKey($0, pointer, nil, nil, 0, nil, nil) }
         }
         guard ok == 1 else { throw MailSecError.openSSL("cannot encode the private key") }
         return bio.secureBytes()

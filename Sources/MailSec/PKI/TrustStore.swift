@@ -14,7 +14,13 @@ public enum TrustAnchors: Sendable, Hashable {
 
 /// An OpenSSL X509_STORE of trust anchors, owned.
 public final class TrustStore: @unchecked Sendable {
-    let pointer: OpaquePointer
+    private let pointer: OpaquePointer
+
+    /// The X509_STORE, for the duration of `body`: the rest of MailSec borrows it
+    /// for an OpenSSL call and never keeps it, so it cannot outlive this owner.
+    func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+        try body(pointer)
+    }
     public let anchors: TrustAnchors
 
     public init(_ anchors: TrustAnchors) throws {
@@ -103,7 +109,7 @@ public final class TrustStore: @unchecked Sendable {
 
     private func add(_ certificate: Certificate, from path: String) throws {
         // The same certificate twice (a hash link and its file) is fine.
-        guard X509_STORE_add_cert(pointer, certificate.pointer) == 1 || OpenSSLErrorQueue.drainEntries().allSatisfy({ $0.reasonCode == X509_R_CERT_ALREADY_IN_HASH_TABLE }) else {
+        guard certificate.withUnsafePointer({ X509_STORE_add_cert(pointer, $0) }) == 1 || OpenSSLErrorQueue.drainEntries().allSatisfy({ $0.reasonCode == X509_R_CERT_ALREADY_IN_HASH_TABLE }) else {
             throw MailSecError.openSSL("\(path): cannot use the certificate as a trust anchor")
         }
     }

@@ -1,10 +1,10 @@
 /// Dovecot's auth-client protocol lines: TAB-separated fields ending in LF,
 /// with TAB, CR, LF and \001 escaped inside values as \001t, \001r, \001n, \0011.
-public enum AuthProtocolLine {
+package enum AuthProtocolLine {
     /// Dovecot's limit for one line.
-    public static let maximumLength = 16_384
+    package static let maximumLength = 16_384
 
-    public static func escape(_ value: String) -> String {
+    package static func escape(_ value: String) -> String {
         var output = ""
         for scalar in value.unicodeScalars {
             switch scalar {
@@ -18,7 +18,7 @@ public enum AuthProtocolLine {
         return output
     }
 
-    public static func unescape(_ value: Substring) -> String {
+    package static func unescape(_ value: Substring) -> String {
         guard value.contains("\u{1}") else { return String(value) }
         var output = ""
         var escaped = false
@@ -42,12 +42,12 @@ public enum AuthProtocolLine {
     }
 
     /// The fields of a line, unescaped.
-    public static func fields(_ line: [UInt8]) -> [String] {
+    package static func fields(_ line: [UInt8]) -> [String] {
         String(decoding: line, as: UTF8.self).split(separator: "\t", omittingEmptySubsequences: false).map(unescape)
     }
 
     /// `key=value` fields as a dictionary; bare flags map to "".
-    public static func parameters(_ fields: ArraySlice<String>) -> [String: String] {
+    package static func parameters(_ fields: ArraySlice<String>) -> [String: String] {
         var result: [String: String] = [:]
         for field in fields {
             if let equals = field.firstIndex(of: "=") {
@@ -60,7 +60,7 @@ public enum AuthProtocolLine {
     }
 
     /// A line for display in an error: printable, short, with `resp=` values hidden.
-    public static func sanitized(_ line: [UInt8]) -> String {
+    package static func sanitized(_ line: [UInt8]) -> String {
         var text = String(decoding: line.prefix(200), as: UTF8.self)
         if let range = text.firstRange(of: "resp=") { text = String(text[..<range.upperBound]) + "<hidden>" }
         let printable = text.unicodeScalars.map { $0 == "\t" ? "<TAB>" : ($0.value < 0x20 || $0.value == 0x7f ? "?" : String($0)) }.joined()

@@ -4,7 +4,7 @@ import Glibc
 /// colon, `#` comments and blank lines skipped. Reads in chunks, so memory
 /// stays flat however large the file; each password goes straight into
 /// zeroing storage and the read buffer is wiped as it is consumed.
-public final class CredentialReader: Sequence, IteratorProtocol {
+package final class CredentialReader: Sequence, IteratorProtocol {
     private let descriptor: Int32
     private let closeWhenDone: Bool
     private var buffer: [UInt8] = []
@@ -18,17 +18,17 @@ public final class CredentialReader: Sequence, IteratorProtocol {
     /// Inside a line that was too long: the rest of it is wiped and dropped up to the next LF.
     private var skipping = false
     /// No credential fits in a longer line (Dovecot's own line limit is 16 KiB).
-    public static let maximumLineLength = 65_536
+    package static let maximumLineLength = 65_536
     private var lineNumber = 0
     /// Bytes consumed so far, for a progress display.
-    public private(set) var bytesRead = 0
+    package private(set) var bytesRead = 0
     /// The file's size when known (a regular file), for a progress display.
-    public let totalBytes: Int?
+    package let totalBytes: Int?
     /// Called for a line that is not `user:password`.
-    public var onMalformedLine: ((Int, String) -> Void)?
+    package var onMalformedLine: ((Int, String) -> Void)?
 
     /// Opens `path`, or reads stdin for `-`.
-    public init(path: String) throws {
+    package init(path: String) throws {
         if path == "-" {
             descriptor = 0
             closeWhenDone = false
@@ -47,7 +47,7 @@ public final class CredentialReader: Sequence, IteratorProtocol {
         if closeWhenDone { close(descriptor) }
     }
 
-    public func next() -> BatchCredential? {
+    package func next() -> BatchCredential? {
         while true {
             guard let line = nextLine() else { return nil }
             lineNumber += 1

@@ -1,7 +1,7 @@
 /// A live check of an IMAP service (RFC 9051/3501) that logs in like a mail client:
 /// greeting, CAPABILITY, STARTTLS, AUTHENTICATE (with SASL-IR when offered), LOGOUT.
-public enum IMAPProbe {
-    public static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
+package enum IMAPProbe {
+    package static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
         var probe = Run(session: ProbeSession(target: target, options: options, advice: DovecotAdvice.server(target)))
         probe.execute()
         return probe.session.result

@@ -1,19 +1,19 @@
 /// One IMAP server response (RFC 9051 7): untagged (`*`), a continuation
 /// request (`+`), or the tagged completion of a command.
-public struct IMAPResponse: Sendable, Equatable {
+package struct IMAPResponse: Sendable, Equatable {
     /// `*`, `+`, or the command's tag.
-    public var tag: String
+    package var tag: String
     /// `OK`, `NO`, `BAD`, `BYE`, `PREAUTH` when the response is a status; nil otherwise.
-    public var status: String?
+    package var status: String?
     /// The response code in brackets (`CAPABILITY IMAP4rev1 ...`, `AUTHENTICATIONFAILED`), without them.
-    public var code: String?
+    package var code: String?
     /// Everything after the tag (and the status, and the code).
-    public var text: String
+    package var text: String
 
     static let statuses: Set<String> = ["OK", "NO", "BAD", "BYE", "PREAUTH"]
 
     /// Parses one response whose literals have already been read into it.
-    public init(parsing line: String) throws {
+    package init(parsing line: String) throws {
         guard let space = line.firstIndex(of: " ") ?? (line == "+" ? line.endIndex : nil) else {
             throw MailSecError(.protocolViolation, "not an IMAP response: \(TextSanitizer.quoted(line.prefix(80)))")
         }
@@ -37,7 +37,7 @@ public struct IMAPResponse: Sendable, Equatable {
     }
 
     /// The capabilities a `* CAPABILITY ...` response or a `[CAPABILITY ...]` code lists, uppercased.
-    public var capabilities: [String]? {
+    package var capabilities: [String]? {
         if let code, code.uppercased().hasPrefix("CAPABILITY ") {
             return code.dropFirst(11).split(separator: " ").map { $0.uppercased() }
         }

@@ -7,10 +7,10 @@ import Foundation
 /// The series MailSec exports, one vocabulary for `/probe`, `/audit` and the
 /// textfile output. Their names and labels are a contract (README, "Metrics"):
 /// dashboards and alert rules depend on them.
-public enum MailSecMetrics {
+package enum MailSecMetrics {
     /// A probe of one target. `labels` go on every series (the textfile output
     /// names the target; the exporter leaves that to Prometheus's relabelling).
-    public static func probe(_ result: ProbeResult, duration: Duration, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
+    package static func probe(_ result: ProbeResult, duration: Duration, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
         outcome(result.report, duration: duration, labels: labels, into: &text)
         // An expired or wrong certificate still yields its series: "down" and
         // "expired" must be told apart.
@@ -22,20 +22,20 @@ public enum MailSecMetrics {
     }
 
     /// A certificate check on files (`verify`): the same series as a probe's.
-    public static func verification(_ verification: CertificateVerification, duration: Duration, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
+    package static func verification(_ verification: CertificateVerification, duration: Duration, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
         outcome(verification.report, duration: duration, labels: labels, into: &text)
         if let certificate = verification.certificate { self.certificate(certificate, labels: labels, into: &text) }
     }
 
     /// Success, duration and one `mailsec_check_status` series per check.
-    public static func outcome(_ report: Report, duration: Duration?, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
+    package static func outcome(_ report: Report, duration: Duration?, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
         success(report.ok, duration: duration, labels: labels, into: &text)
         checks(report, labels: labels, into: &text)
     }
 
     /// What a run that could not check anything (a missing file, a bad
     /// configuration) exports: failure, and no check series.
-    public static func couldNotRun(labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
+    package static func couldNotRun(labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
         success(false, duration: nil, labels: labels, into: &text)
     }
 
@@ -47,7 +47,7 @@ public enum MailSecMetrics {
     }
 
     /// One series per check id, carrying the worst status that id reported.
-    public static func checks(_ report: Report, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
+    package static func checks(_ report: Report, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
         var order: [Finding.ID] = []
         var worst: [Finding.ID: Finding.Status] = [:]
         for finding in report.findings {
@@ -65,7 +65,7 @@ public enum MailSecMetrics {
     }
 
     /// The validity window (Unix times) and identity of a leaf certificate.
-    public static func certificate(_ facts: CertificateFacts, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
+    package static func certificate(_ facts: CertificateFacts, labels: PrometheusText.Labels = [], into text: inout PrometheusText) {
         if let notAfter = UTCTime.parseRFC3339(facts.notAfter) {
             text.add("mailsec_certificate_not_after_seconds", notAfter.timeIntervalSince1970.rounded(), labels: labels,
                      help: "The leaf certificate's notAfter, in seconds since the Unix epoch.")
@@ -82,7 +82,7 @@ public enum MailSecMetrics {
 
     /// An audit: the server-wide checks, then per listener its checks and the
     /// served certificate, labelled by service, address, port and server name.
-    public static func audit(_ result: AuditResult, duration: Duration, into text: inout PrometheusText) {
+    package static func audit(_ result: AuditResult, duration: Duration, into text: inout PrometheusText) {
         // Success covers the listeners too, not only the server-wide checks.
         success(result.ok, duration: duration, labels: [], into: &text)
         checks(result.report, into: &text)
@@ -103,7 +103,7 @@ extension PrometheusText {
     /// temporary file in the same directory (its name starts with a dot and
     /// does not end in `.prom`, so the collector never reads it half written),
     /// then renamed over `path`, mode 0644. No backup is kept: a timer rewrites it.
-    public func write(to path: String) throws {
+    package func write(to path: String) throws {
         var bytes = Array(text.utf8)
         let staged = try bytes.withUnsafeMutableBytes {
             try StagedFile(path: SecureFileSystem.absolute(path), contents: UnsafeRawBufferPointer($0), mode: 0o644, owner: nil)

@@ -5,10 +5,10 @@
 /// the textfile collector and the exporter's `/probe` all print through this.
 /// Samples of one metric stay together under one HELP and TYPE, in the order
 /// the metric first appeared, as the format requires.
-public struct PrometheusText: Sendable {
-    public enum Kind: String, Sendable { case gauge, counter }
+package struct PrometheusText: Sendable {
+    package enum Kind: String, Sendable { case gauge, counter }
 
-    public typealias Labels = [(name: String, value: String)]
+    package typealias Labels = [(name: String, value: String)]
 
     private struct Family: Sendable {
         let name: String
@@ -20,10 +20,10 @@ public struct PrometheusText: Sendable {
     private var families: [Family] = []
     private var index: [String: Int] = [:]
 
-    public init() {}
+    package init() {}
 
     /// Adds one sample; the first sample of a name sets its HELP and TYPE.
-    public mutating func add(_ name: String, _ value: Double, labels: Labels = [], help: String, kind: Kind = .gauge) {
+    package mutating func add(_ name: String, _ value: Double, labels: Labels = [], help: String, kind: Kind = .gauge) {
         precondition(Self.isValidName(name), "metric name \(name)")
         let position: Int
         if let known = index[name] {
@@ -42,7 +42,7 @@ public struct PrometheusText: Sendable {
     }
 
     /// The exposition, ending in a newline as the format requires.
-    public var text: String {
+    package var text: String {
         var out = ""
         for family in families {
             out += "# HELP \(family.name) \(Self.escapeHelp(family.help))\n"
@@ -53,7 +53,7 @@ public struct PrometheusText: Sendable {
     }
 
     /// The content type a scrape answer carries.
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    package static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
     static func isValidName(_ name: String) -> Bool {

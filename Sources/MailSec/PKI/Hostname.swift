@@ -1,12 +1,12 @@
 import Glibc
 
 /// Validation of DNS host names as they appear in certificates and file names.
-public enum Hostname {
+package enum Hostname {
     /// Validates and normalises a host name: ASCII, lowercased, trailing dot
     /// removed, labels of 1–63 letters, digits and hyphens, at most 253 octets.
     /// A wildcard is accepted only as the whole leftmost label of a name with
     /// at least two more labels (`*.example.com`), and only when asked for.
-    public static func normalize(_ input: String, allowWildcard: Bool = false, field: String = "hostname") throws -> String {
+    package static func normalize(_ input: String, allowWildcard: Bool = false, field: String = "hostname") throws -> String {
         var name = input
         if name.hasSuffix(".") { name.removeLast() }
         func invalid(_ why: String, remedy: String? = nil) -> MailSecError {
@@ -51,15 +51,15 @@ public enum Hostname {
 }
 
 /// IPv4 and IPv6 addresses in their canonical text form.
-public enum IPAddress {
+package enum IPAddress {
     /// The canonical form of an address (`inet_ntop`'s), or nil if `text` is none.
-    public static func normalize(_ text: String) -> String? {
+    package static func normalize(_ text: String) -> String? {
         guard let bytes = octets(text) else { return nil }
         return format(bytes)
     }
 
     /// The 4 or 16 network-order octets of an address, or nil.
-    public static func octets(_ text: String) -> [UInt8]? {
+    package static func octets(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             return withUnsafeBytes(of: &v4) { Array($0) }
@@ -72,7 +72,7 @@ public enum IPAddress {
     }
 
     /// The text form of 4 or 16 octets.
-    public static func format(_ octets: [UInt8]) -> String? {
+    package static func format(_ octets: [UInt8]) -> String? {
         let family: Int32
         switch octets.count {
         case 4: family = AF_INET

@@ -1,30 +1,30 @@
 /// One `-----BEGIN X-----` ... `-----END X-----` block of a PEM file.
-public struct PEMBlock: Sendable {
+package struct PEMBlock: Sendable {
     /// `CERTIFICATE`, `PRIVATE KEY`, `CERTIFICATE REQUEST`, ...
-    public var label: String
+    package var label: String
     /// 1-based line of the BEGIN line.
-    public var line: Int
+    package var line: Int
     /// Byte range of the whole block, BEGIN to END line inclusive.
-    public var range: Range<Int>
+    package var range: Range<Int>
     /// Byte ranges of the base64 body lines, with their 1-based line numbers.
     var bodyLines: [(line: Int, range: Range<Int>)]
     /// RFC 1421 headers such as `Proc-Type: 4,ENCRYPTED` (traditional encrypted keys).
-    public var headers: [String: String]
+    package var headers: [String: String]
 
-    public var isPrivateKey: Bool { label.hasSuffix("PRIVATE KEY") }
+    package var isPrivateKey: Bool { label.hasSuffix("PRIVATE KEY") }
 
-    public var isEncrypted: Bool {
+    package var isEncrypted: Bool {
         label == "ENCRYPTED PRIVATE KEY" || (headers["Proc-Type"]?.contains("ENCRYPTED") ?? false)
     }
 }
 
 /// Splits PEM files into blocks ourselves, so that errors can name the line
 /// (OpenSSL only says "no start line").
-public enum PEMDocument {
+package enum PEMDocument {
     /// The blocks in `bytes`, in order. Returns an empty array when there is
     /// no BEGIN line at all (the file may be DER). Throws for a block that is
     /// truncated or whose END does not match its BEGIN.
-    public static func blocks(in bytes: UnsafeRawBufferPointer, source: String) throws -> [PEMBlock] {
+    package static func blocks(in bytes: UnsafeRawBufferPointer, source: String) throws -> [PEMBlock] {
         var blocks: [PEMBlock] = []
         var open: PEMBlock?
         var inHeaders = false
@@ -77,7 +77,7 @@ public enum PEMDocument {
     }
 
     /// The DER bytes of a block's body; a base64 error names the line and column.
-    public static func decodeBody(of block: PEMBlock, in bytes: UnsafeRawBufferPointer, source: String) throws -> [UInt8] {
+    package static func decodeBody(of block: PEMBlock, in bytes: UnsafeRawBufferPointer, source: String) throws -> [UInt8] {
         var body: [UInt8] = []
         var starts: [(offset: Int, line: Int)] = []
         for (line, range) in block.bodyLines {
@@ -97,7 +97,7 @@ public enum PEMDocument {
     }
 
     /// True when the bytes hold an encrypted private key in either PEM form.
-    public static func looksEncrypted(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    package static func looksEncrypted(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let markers = ["-----BEGIN ENCRYPTED PRIVATE KEY-----", "Proc-Type: 4,ENCRYPTED"]
         return markers.contains { contains(bytes, Array($0.utf8)) }
     }

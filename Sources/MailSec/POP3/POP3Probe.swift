@@ -60,8 +60,8 @@ extension ClientConnection {
 
 /// A live check of a POP3 service (RFC 1939/2449/5034/2595) that logs in like a
 /// mail client: greeting, CAPA, STLS, AUTH, QUIT.
-public enum POP3Probe {
-    public static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
+package enum POP3Probe {
+    package static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
         var probe = Run(session: ProbeSession(target: target, options: options, advice: DovecotAdvice.server(target)))
         probe.execute()
         return probe.session.result

@@ -1,32 +1,32 @@
 /// What one firewall configuration found under the root says about a TCP port.
-public struct FirewallVerdict: Sendable, Equatable {
+package struct FirewallVerdict: Sendable, Equatable {
     /// firewalld, iptables, nftables, ufw or pf.
-    public var platform: String
+    package var platform: String
     /// The file the verdict comes from.
-    public var file: String
-    public var allows: Bool
+    package var file: String
+    package var allows: Bool
     /// Why: the rule, policy or zone that decides.
-    public var detail: String
+    package var detail: String
     /// The lines or commands that open the port on this platform.
-    public var remedy: String
+    package var remedy: String
 }
 
 /// Finds the firewalls configured under a root and asks each whether a new
 /// TCP connection to a port from anywhere is accepted. This reads rule files;
 /// it does not ask the running kernel, so it works on a copied tree too.
-public struct FirewallInspector: Sendable {
-    public var root: String
-    public var port: Int
+package struct FirewallInspector: Sendable {
+    package var root: String
+    package var port: Int
     /// For port names in rules (`smtps`); nil falls back to the well-known ones.
-    public var services: ServicesFile?
+    package var services: ServicesFile?
 
-    public init(root: String, port: Int, services: ServicesFile?) {
+    package init(root: String, port: Int, services: ServicesFile?) {
         self.root = root
         self.port = port
         self.services = services
     }
 
-    public func inspect() -> [FirewallVerdict] {
+    package func inspect() -> [FirewallVerdict] {
         var verdicts: [FirewallVerdict] = []
         if let firewalld = firewalld() { verdicts.append(firewalld) }
         for (file, reload) in [("/etc/sysconfig/iptables", "systemctl restart iptables"),

@@ -3,25 +3,25 @@ import Glibc
 /// TCP sockets listening on this machine, read from /proc/net/tcp and tcp6,
 /// with the process holding each. Reading the kernel's table sends no traffic,
 /// so a content filter or port 465 can be checked without connecting to it.
-public struct ListeningSockets: Sendable {
-    public struct Listener: Sendable, Equatable {
+package struct ListeningSockets: Sendable {
+    package struct Listener: Sendable, Equatable {
         /// The bound address: `0.0.0.0`, `127.0.0.1`, `::`, `::1`.
-        public var address: String
-        public var port: Int
-        public var inode: String
+        package var address: String
+        package var port: Int
+        package var inode: String
         /// The holder's pid and command name, when /proc lets us see it.
-        public var pid: Int32?
-        public var command: String?
+        package var pid: Int32?
+        package var command: String?
     }
 
-    public private(set) var listeners: [Listener] = []
+    package private(set) var listeners: [Listener] = []
 
-    public init(listeners: [Listener]) {
+    package init(listeners: [Listener]) {
         self.listeners = listeners
     }
 
     /// The machine's listeners now, without their owners (see `withOwners`).
-    public static func current() -> ListeningSockets {
+    package static func current() -> ListeningSockets {
         var listeners: [Listener] = []
         for (file, isIPv6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
             guard let text = try? SecureFileSystem.readText(file) else { continue }
@@ -38,7 +38,7 @@ public struct ListeningSockets: Sendable {
 
     /// These listeners with the process holding each, found by matching socket
     /// inodes in every /proc/PID/fd: a walk worth doing only for the few that matter.
-    public static func withOwners(_ listeners: [Listener]) -> [Listener] {
+    package static func withOwners(_ listeners: [Listener]) -> [Listener] {
         let owners = socketOwners(Set(listeners.map(\.inode)))
         return listeners.map { listener in
             var owned = listener
@@ -51,7 +51,7 @@ public struct ListeningSockets: Sendable {
     }
 
     /// Listeners a client on this machine reaches at `host:port`: the exact address or a wildcard.
-    public func listening(host: String, port: Int) -> [Listener] {
+    package func listening(host: String, port: Int) -> [Listener] {
         let isIPv6 = host.contains(":")
         return listeners.filter { listener in
             guard listener.port == port else { return false }
@@ -62,7 +62,7 @@ public struct ListeningSockets: Sendable {
     }
 
     /// Every listener on a port, whatever the address.
-    public func listening(port: Int) -> [Listener] { listeners.filter { $0.port == port } }
+    package func listening(port: Int) -> [Listener] { listeners.filter { $0.port == port } }
 
     /// /proc/net/tcp writes addresses as the kernel's 32-bit words in host (little-endian) order.
     static func decode(_ hex: String, isIPv6: Bool) -> String {

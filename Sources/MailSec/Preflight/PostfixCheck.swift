@@ -1,21 +1,21 @@
 import Glibc
 
 /// Runs `postfix -c DIR check`, Postfix's own consistency check.
-public enum PostfixCheck {
-    public struct Outcome: Sendable {
-        public var status: Int32
+package enum PostfixCheck {
+    package struct Outcome: Sendable {
+        package var status: Int32
         /// What it printed: warnings and fatal errors.
-        public var output: String
+        package var output: String
     }
 
-    public static let executable = "/usr/sbin/postfix"
+    package static let executable = "/usr/sbin/postfix"
 
-    public static var isInstalled: Bool { access(executable, X_OK) == 0 }
+    package static var isInstalled: Bool { access(executable, X_OK) == 0 }
 
     /// Postfix prints its warnings to stderr only when stderr is a terminal
     /// (otherwise they go to syslog, which may not exist), so the command runs
     /// on a pseudo-terminal and we read what it wrote there.
-    public static func run(configDirectory: String) throws -> Outcome {
+    package static func run(configDirectory: String) throws -> Outcome {
         // posix_openpt/ptsname are hidden behind _XOPEN_SOURCE in Swift's Glibc,
         // so this is what they do on Linux: open /dev/ptmx, unlock, ask the number.
         let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)

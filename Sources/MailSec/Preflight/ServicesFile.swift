@@ -2,19 +2,19 @@ import Glibc
 
 /// /etc/services: what getservbyname() answers, and so what Postfix's
 /// master can bind when master.cf names a port instead of a number.
-public struct ServicesFile: Sendable {
-    public struct Entry: Sendable, Equatable {
-        public var name: String
-        public var aliases: [String]
-        public var port: Int
-        public var proto: String
-        public var line: Int
+package struct ServicesFile: Sendable {
+    package struct Entry: Sendable, Equatable {
+        package var name: String
+        package var aliases: [String]
+        package var port: Int
+        package var proto: String
+        package var line: Int
     }
 
-    public let path: String
-    public private(set) var entries: [Entry] = []
+    package let path: String
+    package private(set) var entries: [Entry] = []
 
-    public init(text: String, path: String) {
+    package init(text: String, path: String) {
         self.path = path
         for (offset, raw) in text.physicalLines().enumerated() {
             let content = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
@@ -26,35 +26,35 @@ public struct ServicesFile: Sendable {
         }
     }
 
-    public static func load(_ path: String) throws -> ServicesFile {
+    package static func load(_ path: String) throws -> ServicesFile {
         ServicesFile(text: try SecureFileSystem.readText(path), path: path)
     }
 
     /// The TCP entry a name or alias resolves to, as getservbyname(name, "tcp").
-    public func tcp(_ name: String) -> Entry? {
+    package func tcp(_ name: String) -> Entry? {
         entries.first { $0.proto == "tcp" && ($0.name == name || $0.aliases.contains(name)) }
     }
 
     /// The TCP entry for a port number.
-    public func tcp(port: Int) -> Entry? {
+    package func tcp(port: Int) -> Entry? {
         entries.first { $0.proto == "tcp" && $0.port == port }
     }
 }
 
 /// Users and groups from the passwd and group files under the checked root,
 /// so a copied tree is judged by its own accounts rather than this machine's.
-public struct SystemAccounts: Sendable {
-    public struct User: Sendable, Equatable {
-        public var name: String
-        public var uid: UInt32
-        public var gid: UInt32
+package struct SystemAccounts: Sendable {
+    package struct User: Sendable, Equatable {
+        package var name: String
+        package var uid: UInt32
+        package var gid: UInt32
     }
 
-    public private(set) var users: [String: User] = [:]
+    package private(set) var users: [String: User] = [:]
     private var groupNames: [UInt32: String] = [:]
     private var members: [UInt32: Set<String>] = [:]
 
-    public init(passwd: String, group: String) {
+    package init(passwd: String, group: String) {
         for line in passwd.nonEmptyLines() {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             guard fields.count >= 4, let uid = UInt32(fields[2]), let gid = UInt32(fields[3]) else { continue }
@@ -70,24 +70,24 @@ public struct SystemAccounts: Sendable {
     }
 
     /// Reads ROOT/etc/passwd and ROOT/etc/group; missing files mean no accounts.
-    public static func load(root: String) -> SystemAccounts {
+    package static func load(root: String) -> SystemAccounts {
         SystemAccounts(passwd: (try? SecureFileSystem.readText(RootedPath.join(root, "/etc/passwd"))) ?? "",
                        group: (try? SecureFileSystem.readText(RootedPath.join(root, "/etc/group"))) ?? "")
     }
 
     /// The groups a user is in: the primary one and every group listing it.
-    public func groups(of user: User) -> Set<UInt32> {
+    package func groups(of user: User) -> Set<UInt32> {
         var result: Set<UInt32> = [user.gid]
         for (gid, names) in members where names.contains(user.name) { result.insert(gid) }
         return result
     }
 
-    public func userName(_ uid: UInt32) -> String { users.values.first { $0.uid == uid }?.name ?? String(uid) }
-    public func groupName(_ gid: UInt32) -> String { groupNames[gid] ?? String(gid) }
+    package func userName(_ uid: UInt32) -> String { users.values.first { $0.uid == uid }?.name ?? String(uid) }
+    package func groupName(_ gid: UInt32) -> String { groupNames[gid] ?? String(gid) }
 
     /// Whether `user` gets `want` (a mask of 4 read, 2 write, 1 execute) on a file
     /// with this owner and mode, by the owner/group/other rule; root gets everything.
-    public func allows(_ user: User, _ want: UInt32, owner: FileOwner, mode permissions: FilePermissions) -> Bool {
+    package func allows(_ user: User, _ want: UInt32, owner: FileOwner, mode permissions: FilePermissions) -> Bool {
         let mode = UInt32(permissions.rawValue)
         if user.uid == 0 { return true }
         if user.uid == owner.uid { return (mode >> 6) & want == want }

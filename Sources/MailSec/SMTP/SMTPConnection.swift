@@ -1,28 +1,28 @@
 /// One SMTP reply: a code and its lines (multi-line replies joined by '-').
-public struct SMTPReply: Sendable {
-    public var code: Int
-    public var lines: [String]
+package struct SMTPReply: Sendable {
+    package var code: Int
+    package var lines: [String]
 
     /// The reply as the server sent its first line, for messages.
-    public var firstLine: String { "\(code) \(lines.first ?? "")" }
-    public var isPositive: Bool { (200..<400).contains(code) }
+    package var firstLine: String { "\(code) \(lines.first ?? "")" }
+    package var isPositive: Bool { (200..<400).contains(code) }
 }
 
 /// Assembles SMTP replies from lines (RFC 5321 4.2): `NNN-text` continues,
 /// `NNN text` (or a bare `NNN`) ends, and every line of a reply has the same code.
-public struct SMTPReplyParser: Sendable {
+package struct SMTPReplyParser: Sendable {
     /// RFC 5321 allows 512 octets per reply line; we accept more before calling it endless.
-    public static let maximumLineLength = 4096
+    package static let maximumLineLength = 4096
     /// More lines than any EHLO answer has: a reply that never ends is refused.
-    public static let maximumLines = 1000
+    package static let maximumLines = 1000
 
     private var code = 0
     private var lines: [String] = []
 
-    public init() {}
+    package init() {}
 
     /// Takes one line; returns the reply once its last line has arrived.
-    public mutating func add(_ line: String) throws -> SMTPReply? {
+    package mutating func add(_ line: String) throws -> SMTPReply? {
         let bytes = Array(line.utf8.prefix(4))
         guard bytes.count >= 3, bytes[0...2].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), bytes[0] >= 0x32 && bytes[0] <= 0x35 else {
             throw MailSecError(.protocolViolation, "not an SMTP reply: \"\(line.prefix(80))\"")

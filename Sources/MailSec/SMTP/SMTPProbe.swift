@@ -1,6 +1,6 @@
 /// A live check of an SMTP service that logs in like a real client.
-public enum SMTPProbe {
-    public static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
+package enum SMTPProbe {
+    package static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
         var probe = Run(session: ProbeSession(target: target, options: options, advice: advice(port: target.port)))
         probe.execute()
         return probe.session.result

@@ -1,6 +1,6 @@
 /// One item of a ManageSieve line (RFC 5804 4): an atom, a string (quoted
 /// or a literal), or a parenthesis around a response code.
-public enum SieveToken: Sendable, Equatable {
+package enum SieveToken: Sendable, Equatable {
     case atom(String)
     case string(String)
     case open
@@ -9,9 +9,9 @@ public enum SieveToken: Sendable, Equatable {
 
 /// Splits ManageSieve lines into tokens, bounded; a literal `{n}` / `{n+}`
 /// at the end of a line is read by the caller and handed back as a string.
-public enum SieveTokenizer {
+package enum SieveTokenizer {
     /// Tokens of one physical line, and the length of a literal that ends it, if any.
-    public static func tokens(_ line: String) throws -> (tokens: [SieveToken], literal: Int?) {
+    package static func tokens(_ line: String) throws -> (tokens: [SieveToken], literal: Int?) {
         var tokens: [SieveToken] = []
         let scalars = Array(line.unicodeScalars)
         var index = 0
@@ -72,16 +72,16 @@ public enum SieveTokenizer {
 
 /// A complete ManageSieve response: the data lines before the status line
 /// (capabilities, or a SASL challenge), and `OK` / `NO` / `BYE` with its code and text.
-public struct SieveResponse: Sendable {
-    public var data: [[SieveToken]]
-    public var status: String
-    public var code: String?
-    public var text: String?
+package struct SieveResponse: Sendable {
+    package var data: [[SieveToken]]
+    package var status: String
+    package var code: String?
+    package var text: String?
 
-    public var shown: String { status + (code.map { " (\($0))" } ?? "") + (text.map { " \(TextSanitizer.quoted($0))" } ?? "") }
+    package var shown: String { status + (code.map { " (\($0))" } ?? "") + (text.map { " \(TextSanitizer.quoted($0))" } ?? "") }
 
     /// `"NAME" "VALUE"` lines as name (uppercased) and value.
-    public var capabilities: [(name: String, value: String?)] {
+    package var capabilities: [(name: String, value: String?)] {
         data.compactMap { line in
             guard case .string(let name) = line.first else { return nil }
             if line.count > 1, case .string(let value) = line[1] { return (name.uppercased(), value) }
@@ -149,8 +149,8 @@ extension ClientConnection {
 
 /// A live check of a ManageSieve service (RFC 5804, port 4190) that logs in
 /// like a Sieve client: the capability greeting, STARTTLS, AUTHENTICATE, LOGOUT.
-public enum SieveProbe {
-    public static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
+package enum SieveProbe {
+    package static func run(_ target: ProbeTarget, options: ProbeOptions) -> ProbeResult {
         var probe = Run(session: ProbeSession(target: target, options: options, advice: DovecotAdvice.server(target)))
         probe.execute()
         return probe.session.result

@@ -1,6 +1,6 @@
 /// Base64 (RFC 4648) with errors that point at the offending character, for
 /// PEM bodies here and SMTP AUTH strings later.
-public enum Base64 {
+package enum Base64 {
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     private static let decodeTable: [Int8] = {
@@ -9,13 +9,13 @@ public enum Base64 {
         return table
     }()
 
-    public static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    package static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         let encoded = Array(bytes).withUnsafeBytes { encodeSecure($0) }
         return encoded.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Encodes into zeroing storage, for strings that carry a secret.
-    public static func encodeSecure(_ bytes: UnsafeRawBufferPointer) -> SecureBytes {
+    package static func encodeSecure(_ bytes: UnsafeRawBufferPointer) -> SecureBytes {
         var output = SecureBytes(capacity: (bytes.count + 2) / 3 * 4 + 1)
         var index = 0
         while index < bytes.count {
@@ -32,21 +32,21 @@ public enum Base64 {
     }
 
     /// Why a string is not base64, and where (0-based offset into the input).
-    public struct DecodingError: Error, Sendable, CustomStringConvertible {
-        public var offset: Int
-        public var reason: String
-        public var description: String { "invalid base64 at position \(offset + 1): \(reason)" }
+    package struct DecodingError: Error, Sendable, CustomStringConvertible {
+        package var offset: Int
+        package var reason: String
+        package var description: String { "invalid base64 at position \(offset + 1): \(reason)" }
     }
 
     /// Decodes strict base64: padding required, no characters outside the
     /// alphabet. With `ignoringWhitespace`, line breaks and blanks are skipped
     /// (as in PEM bodies) but still counted in offsets.
-    public static func decode<Bytes: Collection>(_ text: Bytes, ignoringWhitespace: Bool = false) throws(DecodingError) -> [UInt8] where Bytes.Element == UInt8 {
+    package static func decode<Bytes: Collection>(_ text: Bytes, ignoringWhitespace: Bool = false) throws(DecodingError) -> [UInt8] where Bytes.Element == UInt8 {
         try decodeSecure(text, ignoringWhitespace: ignoringWhitespace).withUnsafeBytes { Array($0) }
     }
 
     /// Decodes into zeroing storage, for strings that carry a secret.
-    public static func decodeSecure<Bytes: Collection>(_ text: Bytes, ignoringWhitespace: Bool = false) throws(DecodingError) -> SecureBytes where Bytes.Element == UInt8 {
+    package static func decodeSecure<Bytes: Collection>(_ text: Bytes, ignoringWhitespace: Bool = false) throws(DecodingError) -> SecureBytes where Bytes.Element == UInt8 {
         var output = SecureBytes(capacity: text.count / 4 * 3 + 1)
         var quantum: UInt32 = 0
         var filled = 0

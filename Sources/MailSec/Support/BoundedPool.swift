@@ -3,8 +3,8 @@ import Synchronization
 
 /// Runs blocking work (network probes with deadlines) on up to `concurrency`
 /// threads at once, keeping the results in input order.
-public enum BoundedPool {
-    public static func map<Input: Sendable, Output: Sendable>(_ inputs: [Input], concurrency: Int,
+package enum BoundedPool {
+    package static func map<Input: Sendable, Output: Sendable>(_ inputs: [Input], concurrency: Int,
                                                               _ body: @escaping @Sendable (Input) -> Output) -> [Output] {
         let results = Mutex<[Int: Output]>([:])
         // A private concurrent queue may start a thread per blocked task; the
@@ -25,7 +25,7 @@ public enum BoundedPool {
     }
 
     /// Runs two pieces of blocking work at once and returns both results.
-    public static func concurrently<A: Sendable, B: Sendable>(_ first: @escaping @Sendable () -> A,
+    package static func concurrently<A: Sendable, B: Sendable>(_ first: @escaping @Sendable () -> A,
                                                              _ second: @escaping @Sendable () -> B) -> (A, B) {
         let other = Mutex<B?>(nil)
         let group = DispatchGroup()

@@ -1,9 +1,9 @@
 /// Hexadecimal forms of digests and serial numbers.
-public enum Hex {
+package enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     /// Lowercase hex without separators, as in TLSA records.
-    public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    package static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         var output: [UInt8] = []
         for byte in bytes {
             output.append(digits[Int(byte >> 4)])
@@ -13,7 +13,7 @@ public enum Hex {
     }
 
     /// Uppercase pairs joined by colons, as `openssl x509 -fingerprint` prints them.
-    public static func fingerprint<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+    package static func fingerprint<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         bytes.map { encode([$0]).uppercased() }.joined(separator: ":")
     }
 }

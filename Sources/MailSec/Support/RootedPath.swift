@@ -2,9 +2,9 @@ import Glibc
 
 /// Paths of a system whose files are under another root directory (a copied
 /// tree, a chroot, a container image), as that system would resolve them.
-public enum RootedPath {
+package enum RootedPath {
     /// Whether `root` is this machine's own file tree rather than a copy.
-    public static func isLiveSystem(_ root: String) -> Bool { root == "/" || root.isEmpty }
+    package static func isLiveSystem(_ root: String) -> Bool { root == "/" || root.isEmpty }
 
     /// Where PATH, as the machine under ROOT would resolve it, is on this
     /// machine. `/` as root changes nothing. Under another root, `..` stops at
@@ -12,7 +12,7 @@ public enum RootedPath {
     /// target starts again at the root), so neither a path in a copied
     /// main.cf nor a link in the tree can make MailSec read this machine's
     /// own files and judge them as the tree's.
-    public static func join(_ root: String, _ path: String) -> String {
+    package static func join(_ root: String, _ path: String) -> String {
         guard !isLiveSystem(root) else { return path }
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         var resolved: [Substring] = []

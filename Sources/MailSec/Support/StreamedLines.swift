@@ -3,10 +3,10 @@ import Glibc
 /// The lines of a file or of standard input, read in chunks: memory stays at
 /// one line's maximum plus a chunk however large the input. A line longer
 /// than the maximum is skipped (and counted), never buffered whole.
-public final class StreamedLines: Sequence, IteratorProtocol {
+package final class StreamedLines: Sequence, IteratorProtocol {
     private let descriptor: Int32
     private let closeWhenDone: Bool
-    public let maximumLineLength: Int
+    package let maximumLineLength: Int
     private var buffer: [UInt8] = []
     private var start = 0
     /// How far past `start` the buffer has been searched for an LF.
@@ -14,10 +14,10 @@ public final class StreamedLines: Sequence, IteratorProtocol {
     private var endOfFile = false
     /// Inside a line that was too long: its rest is dropped up to the next LF.
     private var skipping = false
-    public private(set) var skippedLongLines = 0
+    package private(set) var skippedLongLines = 0
 
     /// Opens `path` (a regular file; a FIFO or device is refused), or reads stdin for `-`.
-    public init(path: String, maximumLineLength: Int = 65_536) throws {
+    package init(path: String, maximumLineLength: Int = 65_536) throws {
         self.maximumLineLength = maximumLineLength
         if path == "-" {
             descriptor = 0
@@ -33,7 +33,7 @@ public final class StreamedLines: Sequence, IteratorProtocol {
     }
 
     /// The next line without its LF (a CR before it is kept for the caller); nil at the end.
-    public func next() -> Substring? {
+    package func next() -> Substring? {
         while true {
             if let newline = buffer[(start + scanned)...].firstIndex(of: 0x0a) {
                 let line = buffer[start..<newline]

@@ -3,20 +3,20 @@ import Glibc
 /// Runs a program to its end with a deadline: stdin from /dev/null, stdout
 /// and stderr collected (bounded), killed when the deadline passes. For the
 /// tools MailSec asks (doveconf, postmap, reload commands), never a shell.
-public enum Subprocess {
-    public struct Outcome: Sendable {
+package enum Subprocess {
+    package struct Outcome: Sendable {
         /// The exit status, or 128 + the signal that ended it.
-        public var status: Int32
-        public var output: String
-        public var errors: String
+        package var status: Int32
+        package var output: String
+        package var errors: String
         /// True when it was killed for running past its deadline.
-        public var timedOut: Bool
+        package var timedOut: Bool
     }
 
     /// More output than any configuration dump or reload message: the rest is dropped.
     static let maximumOutput = 8 << 20
 
-    public static func run(_ executable: String, _ arguments: [String], timeout: Duration,
+    package static func run(_ executable: String, _ arguments: [String], timeout: Duration,
                            environment: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"]) throws -> Outcome {
         var pipes: [[Int32]] = []
         for _ in 0..<2 {

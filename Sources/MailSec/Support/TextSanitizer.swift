@@ -3,9 +3,9 @@
 /// otherwise move the cursor, clear the screen or forge lines of output
 /// ("✓ ALL CHECKS PASSED"); they are shown as visible escapes instead. JSON
 /// needs none of this: its encoder escapes them already.
-public enum TextSanitizer {
+package enum TextSanitizer {
     /// `text` with C0 and C1 controls, DEL and the bidirectional overrides escaped (`\r`, `\n`, `\t`, `\x1b`, `\u{202e}`).
-    public static func escaped<Text: StringProtocol>(_ text: Text) -> String {
+    package static func escaped<Text: StringProtocol>(_ text: Text) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return String(text) }
         var result = ""
         for scalar in text.unicodeScalars {
@@ -26,13 +26,13 @@ public enum TextSanitizer {
     }
 
     /// `"text"` with the escapes of `escaped`, for quoting a value in a message.
-    public static func quoted<Text: StringProtocol>(_ text: Text) -> String {
+    package static func quoted<Text: StringProtocol>(_ text: Text) -> String {
         "\"" + escaped(text) + "\""
     }
 
     /// Escapes every control character except the line breaks a multi-line
     /// message or remedy is made of.
-    public static func escapedKeepingNewlines<Text: StringProtocol>(_ text: Text) -> String {
+    package static func escapedKeepingNewlines<Text: StringProtocol>(_ text: Text) -> String {
         text.split(separator: "\n", omittingEmptySubsequences: false).map { escaped($0) }.joined(separator: "\n")
     }
 

@@ -6,21 +6,21 @@ import Foundation
 import Glibc
 
 /// Fixed-format UTC timestamps, independent of locale.
-public enum UTCTime {
+package enum UTCTime {
     /// `2027-11-21T22:30:00Z`
-    public static func iso8601(_ date: Date) -> String {
+    package static func iso8601(_ date: Date) -> String {
         let p = parts(date)
         return "\(p.year)-\(p.month)-\(p.day)T\(p.hour):\(p.minute):\(p.second)Z"
     }
 
     /// `2027-11-21 22:30:00 UTC`
-    public static func human(_ date: Date) -> String {
+    package static func human(_ date: Date) -> String {
         let p = parts(date)
         return "\(p.year)-\(p.month)-\(p.day) \(p.hour):\(p.minute):\(p.second) UTC"
     }
 
     /// Whole days from `now` until `date`, rounded down; negative when past.
-    public static func daysLeft(until date: Date, from now: Date = Date()) -> Int {
+    package static func daysLeft(until date: Date, from now: Date = Date()) -> Int {
         // Certificates count whole seconds; so does this, or a certificate made
         // a moment ago for 365 days would show 364.
         let seconds = date.timeIntervalSince1970.rounded(.down) - now.timeIntervalSince1970.rounded(.down)
@@ -29,7 +29,7 @@ public enum UTCTime {
 
     /// Parses an RFC 3339 time: `2027-11-21T22:30:00Z`, with fractions of a
     /// second and a `±hh:mm` offset allowed (lowercase `t`/`z` too); nil otherwise.
-    public static func parseRFC3339(_ text: String) -> Date? {
+    package static func parseRFC3339(_ text: String) -> Date? {
         let scalars = Array(text.uppercased().utf8)
         func number(_ range: Range<Int>) -> Int32? {
             guard range.upperBound <= scalars.count, range.allSatisfy({ scalars[$0] >= 0x30 && scalars[$0] <= 0x39 }) else { return nil }
@@ -69,7 +69,7 @@ public enum UTCTime {
     }
 
     /// `yyyymmdd-hhmmss`, for backup file names.
-    public static func compact(_ date: Date) -> String {
+    package static func compact(_ date: Date) -> String {
         let p = parts(date)
         return "\(p.year)\(p.month)\(p.day)-\(p.hour)\(p.minute)\(p.second)"
     }

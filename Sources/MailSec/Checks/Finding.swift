@@ -3,6 +3,7 @@
 /// A failed check is a value, not an error: it says what is wrong and, when it
 /// fails or warns, how to fix it.
 public struct Finding: Codable, Sendable, Equatable {
+    /// How a check came out.
     public enum Status: String, Codable, Sendable, Comparable, CaseIterable {
         case pass, warn, fail, skip
 
@@ -21,11 +22,14 @@ public struct Finding: Codable, Sendable, Equatable {
 
     /// A stable identifier scripts can rely on, e.g. `key-matches-cert`.
     public var id: ID
+    /// Pass, warn, fail, or skip (the check did not apply or could not be reached).
     public var status: Status
+    /// What was found, in a sentence.
     public var message: String
     /// The concrete fix: a command, the configuration lines, the chmod.
     public var remedy: String?
 
+    /// A finding with every field given.
     public init(id: ID, status: Status, message: String, remedy: String? = nil) {
         self.id = id
         self.status = status
@@ -33,18 +37,22 @@ public struct Finding: Codable, Sendable, Equatable {
         self.remedy = remedy
     }
 
+    /// A check that passed.
     public static func pass(_ id: ID, _ message: String) -> Finding {
         Finding(id: id, status: .pass, message: message)
     }
 
+    /// A check that passed with a caveat, and what to do about it.
     public static func warn(_ id: ID, _ message: String, remedy: String? = nil) -> Finding {
         Finding(id: id, status: .warn, message: message, remedy: remedy)
     }
 
+    /// A check that failed, and the fix.
     public static func fail(_ id: ID, _ message: String, remedy: String? = nil) -> Finding {
         Finding(id: id, status: .fail, message: message, remedy: remedy)
     }
 
+    /// A check that was not made, and why.
     public static func skip(_ id: ID, _ message: String) -> Finding {
         Finding(id: id, status: .skip, message: message)
     }
@@ -52,12 +60,15 @@ public struct Finding: Codable, Sendable, Equatable {
 
 /// An ordered collection of findings, and the verdict they add up to.
 public struct Report: Sendable, Equatable {
+    /// The findings, in the order they were added (or sorted).
     public var findings: [Finding]
 
+    /// A report holding `findings`.
     public init(_ findings: [Finding] = []) {
         self.findings = findings
     }
 
+    /// Appends `finding`.
     public mutating func add(_ finding: Finding) {
         findings.append(finding)
     }
@@ -68,6 +79,7 @@ public struct Report: Sendable, Equatable {
     /// The worst status present (`.skip` for an empty report).
     public var worst: Finding.Status { findings.map(\.status).max() ?? .skip }
 
+    /// The findings with `id` (a check repeated per host name has several).
     public func findings(withID id: Finding.ID) -> [Finding] { findings.filter { $0.id == id } }
 
     /// The findings in `order`, the ids it does not name last, each group as it was.
@@ -80,6 +92,7 @@ public struct Report: Sendable, Equatable {
         }.map(\.element)
     }
 
+    /// How many findings have `status`.
     public func count(_ status: Finding.Status) -> Int { findings.filter { $0.status == status }.count }
 }
 

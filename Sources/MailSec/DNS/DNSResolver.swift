@@ -14,6 +14,7 @@ public struct DNSResolverOptions: Sendable {
     /// The root's anchor (Debian: dns-root-data).
     public var rootAnchorFile = "/usr/share/dns/root.key"
 
+    /// The nameservers of /etc/resolv.conf, validated from the root's anchor.
     public init() {}
 
     /// A forwarder must be `ADDR` or `ADDR@PORT` with an IP address: libunbound
@@ -31,6 +32,7 @@ public struct DNSResolverOptions: Sendable {
 
 /// One answer, with what DNSSEC validation made of it.
 public struct DNSAnswer: Sendable, Equatable {
+    /// What DNSSEC validation made of an answer.
     public enum Security: Sendable, Equatable {
         /// Signed and validated from a trust anchor.
         case secure
@@ -40,8 +42,11 @@ public struct DNSAnswer: Sendable, Equatable {
         case bogus(String)
     }
 
+    /// The name asked about.
     public var name: String
+    /// The record type asked for (1 A, 15 MX, 28 AAAA, 52 TLSA, ...).
     public var type: UInt16
+    /// Secure, insecure, or bogus and why.
     public var security: Security
     /// DNS rcode: 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...
     public var rcode: Int
@@ -50,15 +55,16 @@ public struct DNSAnswer: Sendable, Equatable {
     /// The RRset's TTL, when there is data.
     public var ttl: UInt32
 
+    /// True for NXDOMAIN: the name does not exist.
     public var isNameError: Bool { rcode == 3 }
 }
 
 /// DNS record types MailSec asks for.
-public enum DNSType {
-    public static let a: UInt16 = 1
-    public static let mx: UInt16 = 15
-    public static let aaaa: UInt16 = 28
-    public static let tlsa: UInt16 = 52
+package enum DNSType {
+    package static let a: UInt16 = 1
+    package static let mx: UInt16 = 15
+    package static let aaaa: UInt16 = 28
+    package static let tlsa: UInt16 = 52
 }
 
 /// A libunbound context, owned. Lookups run asynchronously inside libunbound
@@ -74,6 +80,7 @@ public final class DNSResolver: @unchecked Sendable {
     /// since every failure reaches the caller as a typed error instead.
     private let quiet: UnsafeMutablePointer<FILE>?
 
+    /// A resolver with its own libunbound context, set up from `options`: the forwarder and the trust anchors (a malformed anchor file is an error naming its line).
     public init(_ options: DNSResolverOptions = DNSResolverOptions()) throws {
         guard let context = ub_ctx_create() else { throw MailSecError(.io, "libunbound could not create a resolver context") }
         self.context = context
@@ -159,8 +166,11 @@ public final class DNSResolver: @unchecked Sendable {
 
     /// One question of a batch.
     public struct Question: Sendable, Hashable {
+        /// The name to look up.
         public var name: String
+        /// The record type (1 A, 15 MX, 28 AAAA, 52 TLSA, ...).
         public var type: UInt16
+        /// A question for `name`'s records of `type`, class IN.
         public init(_ name: String, type: UInt16) {
             self.name = name
             self.type = type

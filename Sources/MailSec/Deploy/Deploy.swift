@@ -9,21 +9,30 @@ import Glibc
 public struct DeployRequest: Sendable {
     /// The new certificate with its chain (certbot's fullchain.pem), and its key.
     public var certificatePath: String
+    /// The new private key.
     public var keyPath: String
+    /// The root of the system the files belong to (`/`, or a copy of its tree).
     public var root = "/"
+    /// Postfix's configuration directory (default: `/etc/postfix` under the root).
     public var postfixDirectory: String?
+    /// Dovecot's `dovecot.conf` (default: `/etc/dovecot/dovecot.conf` under the root).
     public var dovecotConfig: String?
     /// Exactly these pairs instead of those the configuration names (`--install-cert`/`--install-key`).
     public var installPairs: [AuditEndpoint.CertificatePair] = []
+    /// The trust anchors the new chain must verify against.
     public var trust: TrustAnchors = .system
+    /// A certificate that expires within this many days fails the new-certificate check.
     public var warnDays = 30
+    /// Install a certificate that drops a name the old one had (else refused).
     public var allowNameChange = false
     /// When set, the `dane` guard: the TLSA records of every name and port
     /// the new certificate will serve must match it before anything is installed.
     public var dane: DNSResolverOptions?
     /// Shell commands that replace the built-in reloads.
     public var reloadCommands: [String] = []
+    /// Reload Postfix and Dovecot (or run `reloadCommands`) after installing.
     public var reload = true
+    /// Check and show what would be installed and reloaded, and touch nothing.
     public var dryRun = false
     /// How long listeners have to serve the new certificate after the reload.
     public var timeout: Duration = .seconds(30)
@@ -31,8 +40,10 @@ public struct DeployRequest: Sendable {
     public var stepTimeout: Duration = .seconds(10)
     /// Where the lock and the journal of an unfinished deploy are kept.
     public var stateDirectory = "/var/lib/mailsec"
+    /// The time the new certificate is judged at.
     public var now = Date()
 
+    /// A deploy of the certificate (with its chain) and key at these paths, with every default.
     public init(certificatePath: String, keyPath: String) {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
@@ -41,26 +52,32 @@ public struct DeployRequest: Sendable {
 
 /// One listener a deploy touched: what it served before, and after.
 public struct DeployedEndpoint: Sendable {
+    /// The listener.
     public var endpoint: AuditEndpoint
     /// SHA-256 fingerprints (`AB:CD:...`), nil when it could not be probed.
     public var before: String?
+    /// The fingerprint served after the deploy (or the rollback), nil when it could not be probed.
     public var after: String?
 }
 
+/// What a deploy did: its checks, each listener before and after, and how long each phase took.
 public struct DeployResult: Sendable {
     /// new-certificate, names-kept, install, reload, served, rollback, in that order.
     public var report: Report
+    /// Every listener the new certificate was installed for.
     public var endpoints: [DeployedEndpoint]
     /// The new certificate's fingerprint.
     public var fingerprint: String
     /// How long each phase took: verify, install, reload, served (and rollback), in order.
     public var timings: [(phase: String, duration: Duration)] = []
+    /// True when the certificate was installed and every listener serves it.
     public var ok: Bool { report.ok }
 }
 
 /// Puts a renewed certificate where Postfix and Dovecot read it, reloads them,
 /// and proves every listener serves it, or puts everything back.
 public enum Deploy {
+    /// Verifies the new pair, installs it where the configuration (or `installPairs`) says with backups and a journal, rebuilds `tls_server_sni_maps`, reloads, and confirms every listener serves it; rolls everything back when one does not. Throws only when it cannot run at all (no configuration, another deploy holds the lock).
     public static func run(_ request: DeployRequest) throws -> DeployResult {
         let clock = PhaseClock()
         var result = try run(request, clock: clock)

@@ -6,8 +6,11 @@ public struct AuthRequest: Sendable {
     public var saslPluginDirectory: String?
     /// Realm for DIGEST-MD5 (nil: the server's first).
     public var realm: String?
+    /// The `service=` Dovecot sees (Postfix sends `smtp`); passdb rules may depend on it.
     public var service = "smtp"
+    /// The `lip=`: the server address the pretended client connected to.
     public var localIP: String?
+    /// The `rip=`: the pretended client's address; Dovecot keeps its failure penalty per rip.
     public var remoteIP: String?
     /// The connection is TLS-protected (Postfix sends this when TLS is on).
     public var secured = false
@@ -15,8 +18,10 @@ public struct AuthRequest: Sendable {
     public var noLogin = true
     /// Skip Dovecot's penalty for repeated failures from `remoteIP` (batches).
     public var noPenalty = false
+    /// The PLAIN authorization identity: log in as this user with the credentials of another (empty: the same user).
     public var authorizationID = ""
 
+    /// A request as Postfix makes it: PLAIN, `service=smtp`, no addresses, not secured.
     public init() {}
 
     /// The client side of the exchange for one credential.
@@ -53,15 +58,17 @@ public struct AuthRequest: Sendable {
 
 /// What Dovecot said about one credential.
 public struct AuthVerdict: Sendable {
+    /// How Postfix would take the answer.
     public enum Outcome: String, Sendable {
         /// OK: the credentials are good and Postfix would accept the login.
         case success
-        /// FAIL, or an OK Postfix refuses (nologin, proxy): exit 1.
+        /// FAIL, or an OK Postfix refuses (nologin, proxy): the login would fail.
         case rejected
-        /// temp_fail, a timeout, a dropped connection: undecided, exit 2.
+        /// temp_fail, a timeout, a dropped connection: undecided.
         case temporary
     }
 
+    /// Accepted, rejected or undecided.
     public var outcome: Outcome
     /// The user name Dovecot returned (`user=`), which may differ from the one sent.
     public var user: String?
@@ -92,10 +99,14 @@ public struct AuthVerdict: Sendable {
 
 /// One `user:password` line of a batch.
 public struct BatchCredential: Sendable {
+    /// The line of the batch file it came from (1 for a single check).
     public var line: Int
+    /// The user name to check.
     public var user: String
+    /// The password, wiped when the last copy goes.
     public var password: SecureBytes
 
+    /// A credential from `line` of its source.
     public init(line: Int, user: String, password: SecureBytes) {
         self.line = line
         self.user = user
@@ -105,10 +116,14 @@ public struct BatchCredential: Sendable {
 
 /// The verdict for one batch line.
 public struct BatchResult: Sendable {
+    /// The line of the batch file the credential came from.
     public var line: Int
+    /// The user name that was checked.
     public var user: String
+    /// What the backend answered.
     public var verdict: AuthVerdict
 
+    /// The verdict for the credential of `line`.
     public init(line: Int, user: String, verdict: AuthVerdict) {
         self.line = line
         self.user = user

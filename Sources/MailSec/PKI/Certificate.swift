@@ -63,9 +63,12 @@ public final class Certificate: @unchecked Sendable {
 
     // MARK: Names
 
+    /// The subject's distinguished name.
     public var subject: DistinguishedName { DistinguishedName(openSSL: X509_get_subject_name(pointer)) }
+    /// The issuer's distinguished name.
     public var issuer: DistinguishedName { DistinguishedName(openSSL: X509_get_issuer_name(pointer)) }
 
+    /// The subjectAltName entries: DNS names, IP addresses, anything else by its kind.
     public var subjectAlternativeNames: [SubjectAlternativeName] {
         guard let names = X509_get_ext_d2i(pointer, NID_subject_alt_name, nil, nil) else { return [] }
         let list = OpaquePointer(names)
@@ -75,11 +78,14 @@ public final class Certificate: @unchecked Sendable {
 
     // MARK: Validity
 
+    /// The start of validity.
     public var notBefore: Date { Date(asn1: X509_get0_notBefore(pointer)) }
+    /// The end of validity (valid through this second).
     public var notAfter: Date { Date(asn1: X509_get0_notAfter(pointer)) }
 
     // MARK: Key and signature
 
+    /// The public key's algorithm and size, or why OpenSSL cannot decode it.
     public var publicKeyDescription: KeyDescription {
         KeyDescription(decoded: X509_get0_pubkey(pointer), info: X509_get_X509_PUBKEY(pointer))
     }
@@ -142,16 +148,19 @@ public final class Certificate: @unchecked Sendable {
         return BasicConstraints(isCA: constraints.pointee.ca != 0, pathLength: pathLength, critical: critical == 1)
     }
 
+    /// True when the certificate is signed by its own key.
     public var isSelfSigned: Bool {
         X509_self_signed(pointer, 1) == 1
     }
 
     // MARK: Encodings and fingerprints
 
+    /// The certificate in DER.
     public func derBytes() throws -> [UInt8] {
         try DER.encode("the certificate") { i2d_X509(pointer, &$0) }
     }
 
+    /// The certificate in PEM.
     public func pem() throws -> [UInt8] {
         let bio = try MemoryBIO()
         guard bio.withUnsafePointer({ PEM_write_bio_X509($0, pointer) }) == 1 else { throw MailSecError.openSSL("cannot encode the certificate") }
@@ -175,9 +184,13 @@ public final class Certificate: @unchecked Sendable {
     }
 }
 
+/// The basicConstraints extension.
 public struct BasicConstraints: Sendable, Equatable {
+    /// CA:TRUE: the certificate may issue others.
     public var isCA: Bool
+    /// The most intermediates that may follow it, when set.
     public var pathLength: Int?
+    /// True when the extension is marked critical (a CA's must be, RFC 5280 4.2.1.9).
     public var critical: Bool
 }
 

@@ -14,6 +14,7 @@ public final class CertificateRevocationList: @unchecked Sendable {
     func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
         try body(pointer)
     }
+    /// Where the CRL was read from, for messages.
     public let source: String
 
     init(taking pointer: OpaquePointer, source: String) {
@@ -43,26 +44,34 @@ public final class CertificateRevocationList: @unchecked Sendable {
         }
     }
 
+    /// The CA that issued the CRL.
     public var issuer: DistinguishedName { DistinguishedName(openSSL: X509_CRL_get_issuer(pointer)) }
 }
 
 /// How to validate a chain: as of when, with which CRLs, how deep.
 public struct ChainValidationOptions: Sendable {
-    /// The time to validate at (`--at-time`); compared to the second, notAfter inclusive.
+    /// The time to validate at; compared to the second, notAfter inclusive.
     public var time = Date()
+    /// CRLs to check the whole path against; empty: revocation is not checked.
     public var crls: [CertificateRevocationList] = []
     /// The most certificates between the leaf and the anchor (OpenSSL's default: 100).
     public var maximumDepth: Int?
 
+    /// Now, no CRLs, OpenSSL's depth limit.
     public init() {}
 }
 
 /// One certificate of the path that was built, leaf first.
 public struct PathCertificate: Sendable, Codable, Equatable {
+    /// The certificate's subject.
     public var subject: String
+    /// Its issuer.
     public var issuer: String
+    /// Start of validity, `2026-12-07T22:46:45Z`.
     public var notBefore: String
+    /// End of validity (inclusive).
     public var notAfter: String
+    /// Its key, as `RSA 2048` or `EC P-256`.
     public var key: String
     /// True for the trust anchor the path ends at.
     public var anchor: Bool
@@ -72,6 +81,7 @@ public struct PathCertificate: Sendable, Codable, Equatable {
 
 /// A rule a certificate on the path breaks, in OpenSSL's words and ours.
 public struct PathProblem: Sendable, Equatable {
+    /// What kind of rule is broken: what `verify` reports it as, and how.
     public enum Kind: Sendable, Equatable {
         /// The issuer is in no file and not trusted.
         case issuerMissing
@@ -88,9 +98,11 @@ public struct PathProblem: Sendable, Equatable {
         case other
     }
 
+    /// What kind of rule is broken.
     public var kind: Kind
     /// 0 for the leaf, 1 for its issuer, ...
     public var depth: Int
+    /// The subject of the certificate at fault.
     public var subject: String
     /// OpenSSL's X509_V_ERR_* code, 0 for a rule of our own.
     public var code: Int32
@@ -98,6 +110,7 @@ public struct PathProblem: Sendable, Equatable {
     public var reason: String
     /// The rule in plain language.
     public var rule: String
+    /// The fix.
     public var remedy: String
 
     /// The leaf's own faults that verify reports under their own check
@@ -110,7 +123,9 @@ public struct PathProblem: Sendable, Equatable {
 
 /// The path built from the leaf to an anchor, and what is wrong with it.
 public struct ChainValidation: Sendable {
+    /// The certificates from the leaf to the anchor (as far as a path could be built).
     public var path: [PathCertificate]
+    /// Every rule broken along the path; empty when it verifies.
     public var problems: [PathProblem]
     /// Whether CRLs were consulted.
     public var checkedRevocation: Bool

@@ -7,13 +7,16 @@ public struct FileOwner: Sendable, Equatable {
     /// The owning group's id.
     public var gid: UInt32
 
+    /// An owner by user and group id.
     public init(uid: UInt32, gid: UInt32) {
         self.uid = uid
         self.gid = gid
     }
 
+    /// root:root.
     public static let root = FileOwner(uid: 0, gid: 0)
 
+    /// True when this process runs as root (its effective user id is 0).
     public static var isRunningAsRoot: Bool { geteuid() == 0 }
 
     /// The gid of a group, if it exists here (e.g. Debian's `ssl-cert`).
@@ -50,14 +53,21 @@ public struct FileOwner: Sendable, Equatable {
 
 /// What `stat` says about a file, in the terms users see in `ls -l`.
 public struct FileStatus: Sendable, Equatable {
+    /// The path that was looked at.
     public var path: String
     /// Permission bits only (e.g. 0o600).
     public var mode: FilePermissions
+    /// The owning user and group.
     public var owner: FileOwner
+    /// True for a directory.
     public var isDirectory: Bool
+    /// True for a regular file.
     public var isRegularFile: Bool
+    /// True for a symbolic link (only when looked at without following links).
     public var isSymbolicLink: Bool
+    /// True for a Unix socket.
     public var isSocket: Bool
+    /// The size in bytes.
     public var size: Int
 
     /// `stat` (following symlinks) or, with `followLinks: false`, `lstat`; nil when absent.
@@ -99,17 +109,29 @@ public struct FilePermissions: OptionSet, Sendable, Hashable, ExpressibleByInteg
         self.init(rawValue: value)
     }
 
+    /// `0o400`: the owner may read.
     public static let ownerRead: FilePermissions = 0o400
+    /// `0o200`: the owner may write.
     public static let ownerWrite: FilePermissions = 0o200
+    /// `0o100`: the owner may execute (search, for a directory).
     public static let ownerExecute: FilePermissions = 0o100
+    /// `0o040`: the group may read.
     public static let groupRead: FilePermissions = 0o040
+    /// `0o020`: the group may write.
     public static let groupWrite: FilePermissions = 0o020
+    /// `0o010`: the group may execute (search, for a directory).
     public static let groupExecute: FilePermissions = 0o010
+    /// `0o004`: everyone else may read.
     public static let otherRead: FilePermissions = 0o004
+    /// `0o002`: everyone else may write.
     public static let otherWrite: FilePermissions = 0o002
+    /// `0o001`: everyone else may execute (search, for a directory).
     public static let otherExecute: FilePermissions = 0o001
+    /// `0o4000`: set-user-ID.
     public static let setUserID: FilePermissions = 0o4000
+    /// `0o2000`: set-group-ID (new files in a directory take its group).
     public static let setGroupID: FilePermissions = 0o2000
+    /// `0o1000`: sticky (in a shared directory, only a file's owner may remove it).
     public static let sticky: FilePermissions = 0o1000
 
     /// Every bit for the group (`0o070`).

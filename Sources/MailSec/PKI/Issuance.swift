@@ -7,6 +7,7 @@ import Glibc
 
 /// What `mailsec genkey` and `mailsec ca create` are asked to make.
 public struct IssuanceRequest {
+    /// Where the key comes from.
     public enum KeySource {
         case generate(KeySpec)
         /// Keep the key already at `locations.keyPath` (renewal that keeps DANE 3 1 1 valid).
@@ -17,6 +18,7 @@ public struct IssuanceRequest {
         case promoteNext(passphrase: SecureBytes?)
     }
 
+    /// What is made for the key.
     public enum Output: Equatable {
         case certificate
         case signingRequest
@@ -24,9 +26,13 @@ public struct IssuanceRequest {
 
     /// A local CA, as `mailsec ca create` left it.
     public struct Authority {
+        /// The CA's name (its files are `NAME.key` and `NAME.crt`).
         public var name: String
+        /// Where the CA's key and certificate are.
         public var locations: KeyPairLocations
+        /// The passphrase of the CA's key, when it is encrypted.
         public var passphrase: SecureBytes?
+        /// A CA by name, where its files are, and the passphrase of its key if it has one.
         public init(name: String, locations: KeyPairLocations, passphrase: SecureBytes? = nil) {
             self.name = name
             self.locations = locations
@@ -34,10 +40,15 @@ public struct IssuanceRequest {
         }
     }
 
+    /// The subject, names, validity and role of the certificate or request.
     public var profile: CertificateProfile
+    /// Where the key, certificate and request go, with their modes and owners.
     public var locations: KeyPairLocations
+    /// A new key, the existing one, or the waiting next key.
     public var key: KeySource
+    /// A certificate (self-signed, or signed by `authority`) or a signing request for a CA.
     public var output: Output = .certificate
+    /// The local CA that signs the certificate; nil for a self-signed one.
     public var authority: Authority?
     /// Replace existing files, keeping backups.
     public var force = false
@@ -46,6 +57,7 @@ public struct IssuanceRequest {
     /// Called during key generation, for a progress display.
     public var progress: ((Int) -> Void)?
 
+    /// A request for a certificate or CSR with the given profile, at the given locations, for the given key.
     public init(profile: CertificateProfile, locations: KeyPairLocations, key: KeySource) {
         self.profile = profile
         self.locations = locations
@@ -57,10 +69,13 @@ public struct IssuanceRequest {
 
 /// One file that was written (or, for a reused key, kept).
 public struct WrittenFile: Sendable {
+    /// Where the file is (under the root, if one was given).
     public var path: String
     /// The path the server sees (without --root), for configuration lines.
     public var systemPath: String
+    /// The file's mode and owner after writing.
     public var status: FileStatus?
+    /// Where the file it replaced was kept, if there was one.
     public var backupPath: String?
     /// False for a reused key that was left as it was.
     public var written: Bool
@@ -68,12 +83,19 @@ public struct WrittenFile: Sendable {
 
 /// What was made.
 public struct IssuanceResult {
+    /// The private key's file.
     public var key: WrittenFile
+    /// The key's algorithm and size.
     public var keyDescription: KeyDescription
+    /// True when the key was written encrypted.
     public var keyEncrypted: Bool
+    /// The certificate made, when one was asked for.
     public var certificate: Certificate?
+    /// The signing request made, when one was asked for.
     public var request: CertificateSigningRequest?
+    /// The certificate's or request's file.
     public var output: WrittenFile
+    /// SHA-256 of the key's SubjectPublicKeyInfo: the data of its TLSA `3 1 1` record.
     public var spkiSHA256: [UInt8]
     /// Things the user should know that did not stop the run.
     public var warnings: [String]
@@ -81,6 +103,7 @@ public struct IssuanceResult {
 
 /// Makes a key and a certificate or CSR and puts them in place safely.
 public enum Issuer {
+    /// Makes what `request` asks for: the key first (generated, reused or promoted), then the certificate or request, each written safely (a private key 0600 from its first byte, written beside its destination and renamed into place, an existing file kept as a backup).
     public static func run(_ request: IssuanceRequest) throws -> IssuanceResult {
         let locations = request.locations
         let outputPath = request.outputPath

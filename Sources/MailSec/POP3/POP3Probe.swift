@@ -1,11 +1,11 @@
 /// One POP3 status line (RFC 1939 3): `+OK text` or `-ERR text`; with
 /// RESP-CODES (RFC 2449) a code in brackets may follow.
-public struct POP3Status: Sendable, Equatable {
-    public var ok: Bool
-    public var code: String?
-    public var text: String
+package struct POP3Status: Sendable, Equatable {
+    package var ok: Bool
+    package var code: String?
+    package var text: String
 
-    public init(parsing line: String) throws {
+    package init(parsing line: String) throws {
         let rest: Substring
         if line.hasPrefix("+OK") {
             ok = true
@@ -24,7 +24,7 @@ public struct POP3Status: Sendable, Equatable {
         text = String(body)
     }
 
-    public var shown: String { (ok ? "+OK" : "-ERR") + (code.map { " [\($0)]" } ?? "") + (text.isEmpty ? "" : " \(text)") }
+    package var shown: String { (ok ? "+OK" : "-ERR") + (code.map { " [\($0)]" } ?? "") + (text.isEmpty ? "" : " \(text)") }
 }
 
 /// The lines of a POP3 multi-line response after its status line, up to the

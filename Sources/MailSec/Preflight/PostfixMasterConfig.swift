@@ -1,18 +1,29 @@
 /// One service of master.cf: the eight columns and the command's arguments,
 /// with `-o name=value` and `-o { name = value }` overrides pulled out.
 public struct MasterService: Sendable, Equatable {
+    /// The service name: `submissions`, `465`, or `127.0.0.1:10465`.
     public var name: String
+    /// `inet`, `unix`, `unix-dgram`, `fifo` or `pass`.
     public var type: String
+    /// The private column as written (`n`, `y` or `-`).
     public var privateColumn: String
+    /// The unprivileged column as written.
     public var unprivileged: String
+    /// The chroot column as written.
     public var chroot: String
+    /// The wakeup column as written.
     public var wakeup: String
+    /// The process limit column as written.
     public var maxProcesses: String
+    /// The command: `smtpd`, `cleanup`, `pipe`, ...
     public var command: String
     /// The arguments after the command, as written (`-o` included).
     public var arguments: [String]
+    /// One `-o name=value` override.
     public struct Override: Sendable, Equatable {
+        /// The parameter name (`smtpd_tls_wrappermode`).
         public var name: String
+        /// Its value, braces kept as written.
         public var value: String
         /// The physical line it is on.
         public var line: Int
@@ -46,6 +57,7 @@ public struct MasterService: Sendable, Equatable {
 
 /// A service stanza that is commented out, as Debian ships `#submissions inet ...`.
 public struct CommentedService: Sendable, Equatable {
+    /// The service, as it would read uncommented.
     public var service: MasterService
     /// The lines to uncomment: the service line and its `#  -o` lines (prose comments between them excluded).
     public var lineNumbers: [Int]
@@ -55,13 +67,18 @@ public struct CommentedService: Sendable, Equatable {
 
 /// master.cf as Postfix's master reads it.
 public struct PostfixMasterConfig: Sendable {
+    /// The file it was read from.
     public let path: String
+    /// Every service defined, in file order.
     public private(set) var services: [MasterService] = []
+    /// Services present only as comments (as Debian ships `#submissions`).
     public private(set) var commented: [CommentedService] = []
+    /// Lines Postfix would refuse or misread, with their numbers.
     public private(set) var problems: [ConfigProblem] = []
 
     static let types: Set<String> = ["inet", "unix", "unix-dgram", "fifo", "pass"]
 
+    /// Parses master.cf's text; `path` names it in problems.
     public init(text: String, path: String) {
         self.path = path
         let (lines, problems) = PostfixLogicalLines.split(text, file: path)
@@ -76,6 +93,7 @@ public struct PostfixMasterConfig: Sendable {
         commented = Self.findCommented(text.physicalLines().map(String.init))
     }
 
+    /// Reads and parses the master.cf at `path`.
     public static func load(_ path: String) throws -> PostfixMasterConfig {
         PostfixMasterConfig(text: try SecureFileSystem.readText(path), path: path)
     }

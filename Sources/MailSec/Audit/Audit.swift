@@ -10,18 +10,26 @@ public struct AuditRequest: Sendable {
     public var hosts: [String] = []
     /// Connect to every listener and compare what it serves with its files.
     public var probe = true
+    /// What served chains must lead to.
     public var trust: TrustAnchors = .system
+    /// The local address to probe from (Dovecot treats a client on its own address as secure).
     public var source: String?
+    /// A certificate that expires within this many days is a warning.
     public var warnDays = 30
+    /// Allowed for each network step of each probe.
     public var timeout: Duration = .seconds(10)
+    /// Listeners probed at once.
     public var concurrency = 16
 
+    /// The live system's Postfix and Dovecot, probed, system trust.
     public init() {}
 }
 
 /// One endpoint's findings, and the certificates behind them.
 public struct AuditedEndpoint: Sendable {
+    /// The listener: its service, address, protocol and files.
     public var endpoint: AuditEndpoint
+    /// Its checks, in `endpointOrder`.
     public var report: Report
     /// The leaf the listener served, when it was probed.
     public var served: CertificateFacts?
@@ -31,7 +39,9 @@ public struct AuditedEndpoint: Sendable {
     public var name: String?
 }
 
+/// Every listener's findings and the checks across them.
 public struct AuditResult: Sendable {
+    /// One entry per TLS listener found in the configuration.
     public var endpoints: [AuditedEndpoint]
     /// The checks across endpoints: same-certificate, placeholder-certificate.
     public var report: Report
@@ -47,6 +57,7 @@ public enum Audit {
     /// The ids of each endpoint's report, in order.
     public static let endpointOrder = Finding.ID.auditEndpointOrder
 
+    /// Reads Postfix's and Dovecot's configuration (through `postconf` and `doveconf` on a live system), finds every TLS listener and the files it names, checks the files, and probes each listener to compare what it serves with them. Throws only when neither configuration can be read.
     public static func run(_ request: AuditRequest) throws -> AuditResult {
         let (endpoints, sources, myhostname) = try configuredEndpoints(request)
         let store = try TrustStore(request.trust)

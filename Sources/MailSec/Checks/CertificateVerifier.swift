@@ -8,20 +8,24 @@ import Foundation
 public struct VerifyRequest: Sendable {
     /// The certificate file: the leaf, optionally followed by intermediates (as Postfix's smtpd_tls_cert_file).
     public var certificatePath: String
+    /// The private key file, when the key is to be checked too.
     public var keyPath: String?
     /// More intermediates.
     public var chainPath: String?
     /// Names clients connect to; one `hostname` finding each.
     public var hosts: [String] = []
+    /// What the chain must lead to.
     public var trust: TrustAnchors = .system
+    /// A certificate that expires within this many days is a warning.
     public var warnDays = 30
-    /// The time to validate at: now, or `--at-time`.
+    /// The time to validate at (expiry, the chain, CRLs).
     public var now = Date()
-    /// CRL files (`--crl`): revocation is then checked for the whole chain.
+    /// CRL files, PEM or DER: revocation is then checked for the whole chain.
     public var crlPaths: [String] = []
-    /// The most certificates between the leaf and the anchor (`--max-depth`).
+    /// The most certificates between the leaf and the anchor.
     public var maximumDepth: Int?
 
+    /// A request for the certificate (and optionally key and chain) files and the host names clients use.
     public init(certificatePath: String, keyPath: String? = nil, chainPath: String? = nil, hosts: [String] = []) {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
@@ -32,7 +36,9 @@ public struct VerifyRequest: Sendable {
 
 /// The findings, and the facts of the leaf certificate when it could be read.
 public struct CertificateVerification: Sendable {
+    /// The checks in `Finding/ID/verifyOrder`, each failure with its fix.
     public var report: Report
+    /// The leaf's facts, when it could be read.
     public var certificate: CertificateFacts?
     /// The path that was built, leaf first (empty when there was no certificate).
     public var path: [PathCertificate] = []

@@ -5,7 +5,14 @@
 public struct Finding: Codable, Sendable, Equatable {
     /// How a check came out.
     public enum Status: String, Codable, Sendable, Comparable, CaseIterable {
-        case pass, warn, fail, skip
+        /// The check passed.
+        case pass
+        /// It passed with a caveat: nothing fails, but something should be done.
+        case warn
+        /// It failed: clients or the server will not work as they should.
+        case fail
+        /// It was not made: it does not apply, or an earlier step failed.
+        case skip
 
         /// Severity order for "the worst of": skip < pass < warn < fail.
         private var rank: Int {
@@ -101,25 +108,31 @@ extension Finding {
     /// scripts, JSON readers, dashboards and alert rules key on, so each is
     /// named once, here, with the order each command reports them in.
     public struct ID: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral, CustomStringConvertible {
+        /// The id as scripts see it: `key-matches-cert`.
         public let rawValue: String
 
+        /// The id spelled `rawValue`.
         public init(rawValue: String) {
             self.rawValue = rawValue
         }
 
+        /// An id from a literal: `"tls-handshake"`.
         public init(stringLiteral value: String) {
             self.init(rawValue: value)
         }
 
+        /// Reads the id from a plain string.
         public init(from decoder: any Decoder) throws {
             rawValue = try decoder.singleValueContainer().decode(String.self)
         }
 
+        /// Writes the id as a plain string, as JSON shows it.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.singleValueContainer()
             try container.encode(rawValue)
         }
 
+        /// The id itself.
         public var description: String { rawValue }
     }
 }

@@ -10,10 +10,12 @@ enum DANECheckID {
 public struct MXOrigin: Sendable, Equatable {
     /// The mail domain whose MX RRset names the target.
     public var domain: String
+    /// The MX record's preference (lower is tried first).
     public var preference: UInt16
     /// Whether the MX answer validated: senders apply DANE to the hosts of a secure MX RRset only.
     public var secure: Bool
 
+    /// The origin of a target found as an MX of `domain`.
     public init(domain: String, preference: UInt16, secure: Bool) {
         self.domain = domain
         self.preference = preference

@@ -1,5 +1,6 @@
 /// A mail domain's MX hosts as a sending server finds them.
 public struct MXHosts: Sendable, Equatable {
+    /// The mail domain asked about.
     public var domain: String
     /// Whether the MX answer validated (DNSSEC): DANE applies to its hosts only then.
     public var secure: Bool
@@ -16,6 +17,7 @@ public struct MXHosts: Sendable, Equatable {
     }
 }
 
+/// MX discovery as a sending MTA does it, with DNSSEC validation.
 public enum MXDiscovery {
     /// Looks up `domain`'s MX RRset, validated. Throws when there is nothing
     /// to probe: the domain does not exist, the answer is bogus, or it

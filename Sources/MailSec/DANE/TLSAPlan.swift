@@ -2,16 +2,28 @@
 /// that will replace it, so a rollover is in DNS (and cached by senders)
 /// before the new key serves mail.
 public struct TLSAPlan: Sendable {
+    /// One record to publish and what it stands for.
     public struct Entry: Sendable, Equatable {
-        public enum Role: String, Sendable { case current, next }
+        /// The key that serves now, or one that will.
+        public enum Role: String, Sendable {
+            /// The key in use now.
+            case current
+            /// A key that will replace it (`HOST.next.key`).
+            case next
+        }
+        /// Whether the record is for the current key or a next one.
         public var role: Role
         /// The file the record was made from.
         public var source: String
+        /// The record.
         public var record: TLSARecord
     }
 
+    /// The current records first, then the next keys'.
     public var entries: [Entry]
 
+    /// The records for the current certificate or key, then for each next key; a key that is not the certificate's, a next key equal to the current one, or a usage SMTP ignores is refused.
+    ///
     /// - certificate: the leaf (with its chain for usage 2), PEM or DER.
     /// - key: the current private key; alone it makes `3 1 x` records.
     /// - nextKeys: private keys to pre-publish (selector 1, usage 3 only).

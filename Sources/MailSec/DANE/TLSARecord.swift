@@ -4,9 +4,17 @@ public struct TLSARecord: Sendable, Equatable, CustomStringConvertible {
     /// RFC 7672 section 3.1: senders use only DANE-TA(2) and DANE-EE(3); the
     /// PKIX usages 0 and 1 are not for SMTP.
     public enum Usage: UInt8, Sendable, CaseIterable {
-        case pkixTA = 0, pkixEE = 1, daneTA = 2, daneEE = 3
+        /// PKIX-TA (0): a CA that must also pass PKIX validation; not for SMTP.
+        case pkixTA = 0
+        /// PKIX-EE (1): the server's certificate, PKIX-validated; not for SMTP.
+        case pkixEE = 1
+        /// DANE-TA (2): a CA in the chain the server sends.
+        case daneTA = 2
+        /// DANE-EE (3): the server's own certificate or key, names and dates ignored.
+        case daneEE = 3
     }
 
+    /// Which part of the certificate the data stands for.
     public enum Selector: UInt8, Sendable, CaseIterable {
         /// The whole certificate: changes at every renewal.
         case certificate = 0
@@ -14,15 +22,26 @@ public struct TLSARecord: Sendable, Equatable, CustomStringConvertible {
         case publicKey = 1
     }
 
+    /// How the data is derived from that part.
     public enum MatchingType: UInt8, Sendable, CaseIterable {
-        case full = 0, sha256 = 1, sha512 = 2
+        /// The selected data itself (0).
+        case full = 0
+        /// Its SHA-256 (1): the usual choice.
+        case sha256 = 1
+        /// Its SHA-512 (2).
+        case sha512 = 2
     }
 
+    /// What the record pins: a CA (DANE-TA) or the server's own certificate (DANE-EE).
     public var usage: Usage
+    /// The whole certificate or its public key.
     public var selector: Selector
+    /// The data itself (0), or its SHA-256 (1) or SHA-512 (2).
     public var matchingType: MatchingType
+    /// The association data.
     public var data: [UInt8]
 
+    /// A record with the given fields.
     public init(usage: Usage, selector: Selector, matchingType: MatchingType, data: [UInt8]) {
         self.usage = usage
         self.selector = selector

@@ -2,10 +2,12 @@
 /// names uncompressed, so a name is a plain sequence of labels; anything
 /// else is refused, never guessed.
 public struct MXRecord: Sendable, Equatable {
+    /// Lower is tried first.
     public var preference: UInt16
     /// The exchange, lowercased, without the final dot; empty for the null MX `.` (RFC 7505).
     public var exchange: String
 
+    /// A record by its fields.
     public init(preference: UInt16, exchange: String) {
         self.preference = preference
         self.exchange = exchange

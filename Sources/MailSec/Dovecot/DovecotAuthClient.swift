@@ -2,16 +2,23 @@ import Glibc
 
 /// A mechanism Dovecot offers, with its flags (plaintext, dictionary, active, forward-secrecy, mutual-auth, private...).
 public struct AuthMechanismInfo: Sendable, Equatable {
+    /// The mechanism's name (`PLAIN`, `SCRAM-SHA-256`).
     public var name: String
+    /// Dovecot's flags for it: `plaintext`, `anonymous`, `dictionary`, `active`, `forward-secrecy`, `mutual-auth`, `private`.
     public var flags: [String]
 }
 
 /// What Dovecot said when we connected.
 public struct DovecotHandshake: Sendable {
+    /// The auth protocol's major version (1).
     public var majorVersion: Int
+    /// Its minor version: 2 for Dovecot 2.3, 3 or 4 for 2.4.
     public var minorVersion: Int
+    /// The mechanisms offered, in Dovecot's order.
     public var mechanisms: [AuthMechanismInfo]
+    /// `SPID`: the auth server's process id.
     public var serverPID: String?
+    /// `CUID`: this connection's id at the server.
     public var connectionID: String?
 }
 
@@ -23,6 +30,7 @@ public struct BatchOutcome: Sendable {
     /// Why checking stopped early, when it did.
     public var stopReason: MailSecError?
 
+    /// An outcome with `unchecked` credentials left over, and why.
     public init(unchecked: Int = 0, stopReason: MailSecError? = nil) {
         self.unchecked = unchecked
         self.stopReason = stopReason
@@ -38,7 +46,9 @@ public struct BatchOutcome: Sendable {
 /// A client of Dovecot's auth-client socket, speaking to it as Postfix does
 /// (`smtpd_sasl_type = dovecot`). Requests are pipelined over one connection.
 public final class DovecotAuthClient {
+    /// The socket connected to.
     public let address: SocketAddress
+    /// What Dovecot said when the connection opened.
     public private(set) var handshake: DovecotHandshake
     let timeout: Duration
     private var connection: (socket: Socket, reader: LineReader)

@@ -6,8 +6,11 @@
 public struct DovecotConfiguration: Sendable {
     /// One `key = value` line.
     public struct Setting: Sendable, Equatable {
+        /// The value as written (`<` file references kept).
         public var value: String
+        /// The file the line is in.
         public var file: String
+        /// Its line number.
         public var line: Int
         /// The section path it sits in, outermost first (`service imap-login`, `inet_listener imaps`).
         public var sections: [Section]
@@ -15,12 +18,15 @@ public struct DovecotConfiguration: Sendable {
 
     /// `name argument {`: e.g. `service imap-login`, `local_name imap.example.com`.
     public struct Section: Sendable, Hashable {
+        /// The section's kind: `service`, `inet_listener`, `protocol`, `local_name`, ...
         public var name: String
+        /// The name after it, if any: `imap-login`, `imaps`, `imap.example.com`.
         public var argument: String?
     }
 
     /// Every setting in file order (later ones override earlier ones in the same section).
     public private(set) var settings: [(key: String, setting: Setting)] = []
+    /// Lines Dovecot would refuse, includes it cannot read, with file and line.
     public private(set) var problems: [ConfigProblem] = []
     /// The files read, the main one first.
     public private(set) var files: [String] = []

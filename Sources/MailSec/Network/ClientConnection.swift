@@ -10,6 +10,7 @@ public final class Transcript: Sendable {
     /// Enough for any honest dialogue; a server that talks without end must not grow it without end.
     static let maximumLines = 2_000
 
+    /// An empty transcript.
     public init() {}
 
     /// The lines so far, oldest first.

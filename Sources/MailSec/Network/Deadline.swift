@@ -5,15 +5,18 @@
 /// the time allowed. The wall clock is never used: setting it must not end or
 /// extend a wait.
 public struct Deadline: Sendable, Comparable, CustomStringConvertible {
+    /// The instant on the monotonic clock.
     public let instant: ContinuousClock.Instant
     /// The time that was allowed, for messages ("no answer within 10 s").
     public let allowed: Duration?
 
+    /// A deadline at `instant`, with the allowance it came from, for messages.
     public init(_ instant: ContinuousClock.Instant, allowed: Duration? = nil) {
         self.instant = instant
         self.allowed = allowed
     }
 
+    /// Already passed: for a poll that must not wait.
     public static var now: Deadline { Deadline(.now) }
 
     /// `duration` from now.
@@ -35,6 +38,7 @@ public struct Deadline: Sendable, Comparable, CustomStringConvertible {
         return left > .zero ? left : .zero
     }
 
+    /// True once the instant has come.
     public var hasPassed: Bool { ContinuousClock.now >= instant }
 
     /// The earlier of the two: a step's own deadline capped by an overall one.
@@ -55,6 +59,7 @@ public struct Deadline: Sendable, Comparable, CustomStringConvertible {
     public static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.instant < rhs.instant }
     public static func == (lhs: Deadline, rhs: Deadline) -> Bool { lhs.instant == rhs.instant }
 
+    /// How long is left, for messages and debugging.
     public var description: String { "\(remaining) from now" }
 }
 

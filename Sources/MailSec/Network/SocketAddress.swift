@@ -1,6 +1,8 @@
 /// Where a stream service listens: a Unix socket path, or `inet:HOST:PORT`.
 public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
+    /// A Unix socket by path (`/var/spool/postfix/private/auth`).
     case unix(String)
+    /// A TCP address: a host name or IP address, and a port.
     case inet(host: String, port: UInt16)
 
     /// Parses `inet:HOST:PORT`, `inet:[v6]:PORT`, or a path.
@@ -29,6 +31,7 @@ public enum SocketAddress: Sendable, Equatable, CustomStringConvertible {
         self = .inet(host: String(host), port: number)
     }
 
+    /// As given on the command line: the path, or `inet:HOST:PORT` (`inet:[::1]:PORT` for IPv6).
     public var description: String {
         switch self {
         case .unix(let path): path

@@ -6,7 +6,9 @@ import Glibc
 public struct TLSDetails: Sendable {
     /// `TLSv1.3`, `TLSv1.2`, ...
     public var version: String
+    /// The cipher suite, as OpenSSL names it (`TLS_AES_256_GCM_SHA384`).
     public var cipher: String
+    /// How long the handshake took.
     public var handshakeMilliseconds: Double
 }
 

@@ -7,6 +7,7 @@ internal import COpenSSL
 
 /// What a new certificate or CSR says: subject, names, lifetime and role.
 public struct CertificateProfile: Sendable {
+    /// What the certificate is for.
     public enum Role: Sendable, Equatable {
         /// A TLS server certificate for a mail host.
         case server
@@ -14,14 +15,19 @@ public struct CertificateProfile: Sendable {
         case authority
     }
 
+    /// The subject (`CN=mail.example.com`).
     public var subject: DistinguishedName
+    /// The names clients may connect with (a server's; a CA has none).
     public var subjectAlternativeNames: [SubjectAlternativeName]
+    /// Days of validity from now.
     public var days: Int
+    /// A server certificate or a local CA.
     public var role: Role
 
     /// Lifetimes we accept. A year is usual; beyond 100 years is a typo.
     public static let dayRange = 1...36_500
 
+    /// A profile; a server certificate unless `role` says otherwise.
     public init(subject: DistinguishedName, subjectAlternativeNames: [SubjectAlternativeName] = [], days: Int, role: Role = .server) {
         self.subject = subject
         self.subjectAlternativeNames = subjectAlternativeNames

@@ -67,6 +67,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         }
     }
 
+    /// The subject the request asks for.
     public var subject: DistinguishedName { DistinguishedName(openSSL: X509_REQ_get_subject_name(pointer)) }
 
     /// The subjectAltName entries of the extension request.
@@ -84,6 +85,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         return []
     }
 
+    /// The requested key's algorithm and size, or why OpenSSL cannot decode it.
     public var publicKeyDescription: KeyDescription {
         KeyDescription(decoded: X509_REQ_get0_pubkey(pointer), info: X509_REQ_get_X509_PUBKEY(pointer))
     }
@@ -93,6 +95,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         try DER.encode("the CSR's public key") { i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(pointer), &$0) }
     }
 
+    /// The algorithm the request is signed with.
     public var signatureAlgorithm: String {
         OBJ_nid2ln(X509_REQ_get_signature_nid(pointer)).map { String(cString: $0) } ?? "unknown"
     }
@@ -108,6 +111,7 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         return valid
     }
 
+    /// The request in PEM, as CAs take it.
     public func pem() throws -> [UInt8] {
         let bio = try MemoryBIO()
         guard bio.withUnsafePointer({ PEM_write_bio_X509_REQ($0, pointer) }) == 1 else { throw MailSecError.openSSL("cannot encode the CSR") }

@@ -87,14 +87,21 @@ public struct PathProblem: Sendable, Equatable {
         case issuerMissing
         /// A certificate that names the issuer is there, but cannot be the issuer (why in `rule`).
         case issuerRefused
+        /// The certificate is its own issuer and not trusted.
         case selfSignedLeaf
+        /// The path ends at a root that is not trusted.
         case untrustedRoot
-        case expired, notYetValid
+        /// A certificate of the path is past its notAfter.
+        case expired
+        /// A certificate of the path is before its notBefore.
+        case notYetValid
+        /// A certificate of the path is on its issuer's CRL.
         case revoked
         /// No CRL for the certificate's issuer (a warning: it was not checked).
         case noCRL
         /// A CRL was given but cannot be used (bad signature, expired, no issuer).
         case crlUnusable
+        /// Any other rule: strict-mode RFC 5280 rules, key sizes, EKU, name constraints, ours on top.
         case other
     }
 

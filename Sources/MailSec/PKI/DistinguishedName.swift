@@ -1,17 +1,22 @@
 /// An X.509 subject or issuer name: an ordered list of attributes.
 public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
+    /// One `KEY=value` pair of a name.
     public struct Attribute: Hashable, Sendable {
         /// OpenSSL's short name: C, ST, L, O, OU, CN, emailAddress, ...
         public var key: String
+        /// The value, UTF-8.
         public var value: String
+        /// An attribute by OpenSSL's short name and its value.
         public init(_ key: String, _ value: String) {
             self.key = key
             self.value = value
         }
     }
 
+    /// The attributes in order, most significant first (C ... CN).
     public var attributes: [Attribute]
 
+    /// A name made of `attributes`.
     public init(_ attributes: [Attribute] = []) {
         self.attributes = attributes
     }
@@ -63,6 +68,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The CN attribute, when there is one.
     public var commonName: String? { self["CN"] }
 
     /// Puts the attributes in the conventional order (C, ST, L, O, OU, CN, email),

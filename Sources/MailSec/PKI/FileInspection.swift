@@ -2,9 +2,13 @@ internal import COpenSSL
 
 /// One object found in a file by `mailsec inspect`.
 public enum InspectedObject {
+    /// A certificate, and the line its PEM block starts on (nil for DER).
     case certificate(CertificateFacts, line: Int?)
+    /// A signing request.
     case signingRequest(SigningRequestFacts, line: Int?)
+    /// A private key, described but never shown.
     case privateKey(PrivateKeyFacts, line: Int?)
+    /// A bare public key (`PUBLIC KEY`), with the SHA-256 of its SubjectPublicKeyInfo.
     case publicKey(KeyDescription, spkiSHA256: String, line: Int?)
 }
 
@@ -17,6 +21,7 @@ public enum FileInspection {
         return try contents.withUnsafeBytes { try inspect($0, source: path) }
     }
 
+    /// Everything in `bytes` (PEM or DER), in order; `source` names them in errors.
     public static func inspect(_ bytes: UnsafeRawBufferPointer, source: String) throws -> [InspectedObject] {
         guard bytes.contains(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x0d && $0 != 0x09 }) else {
             throw MailSecError(.invalidInput, "\(source) is empty")

@@ -98,8 +98,10 @@ public struct FileStatus: Sendable, Equatable {
 /// reads and prints as octal (`0o640` in code, `0640` in messages), in the
 /// manner of swift-system's `FilePermissions`.
 public struct FilePermissions: OptionSet, Sendable, Hashable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    /// The permission bits, 0 to 0o7777.
     public let rawValue: UInt16
 
+    /// Permissions from mode bits; anything above 0o7777 (a file type) is dropped.
     public init(rawValue: UInt16) {
         self.rawValue = rawValue & 0o7777
     }

@@ -7,6 +7,7 @@ public enum HostMatch: Sendable, Equatable {
     /// Only the subject CN does, and the certificate has no DNS or IP names:
     /// legacy clients accept it, modern ones (RFC 6125/9525) do not.
     case commonNameOnly
+    /// Nothing covers it.
     case none
 }
 

@@ -9,6 +9,7 @@ import Glibc
 public struct IssuanceRequest {
     /// Where the key comes from.
     public enum KeySource {
+        /// A new key of this kind.
         case generate(KeySpec)
         /// Keep the key already at `locations.keyPath` (renewal that keeps DANE 3 1 1 valid).
         case reuseExisting(passphrase: SecureBytes?)
@@ -20,7 +21,9 @@ public struct IssuanceRequest {
 
     /// What is made for the key.
     public enum Output: Equatable {
+        /// A certificate: self-signed, or signed by the request's authority.
         case certificate
+        /// A CSR to send to a CA.
         case signingRequest
     }
 

@@ -50,8 +50,11 @@ public enum PKILayout: String, Sendable, CaseIterable {
 public struct KeyPairLocations: Sendable, Equatable {
     /// The prefix every path lives under (`/` on the real system).
     public var root: String
+    /// Where the private key goes (`/etc/pki/tls/private/HOST.key`).
     public var keyPath: String
+    /// Where the certificate goes (`/etc/pki/tls/certs/HOST.crt`).
     public var certificatePath: String
+    /// Where a signing request goes (`/etc/pki/tls/certs/HOST.csr`).
     public var requestPath: String
     /// 0600, or 0640 with `keyGroup` (Debian's ssl-cert).
     public var keyMode: FilePermissions = 0o600
@@ -59,8 +62,10 @@ public struct KeyPairLocations: Sendable, Equatable {
     public var keyDirectoryMode: FilePermissions = 0o700
     /// Group of the key and its directory; root's when nil.
     public var keyGroup: UInt32?
+    /// The certificate's and request's mode.
     public var publicMode: FilePermissions = 0o644
 
+    /// Locations by path, with the default modes (key 0600, its directory 0700, the rest 0644).
     public init(root: String, keyPath: String, certificatePath: String, requestPath: String) {
         self.root = root
         self.keyPath = keyPath

@@ -2,13 +2,17 @@ internal import COpenSSL
 
 /// The key algorithms MailSec generates.
 public enum KeySpec: Sendable, Equatable, CustomStringConvertible {
+    /// RSA with a modulus of `bits` (2048, 3072, 4096): what old clients need.
     case rsa(bits: Int)
+    /// ECDSA on `curve`.
     case ec(curve: ECCurve)
+    /// Ed25519 (few mail clients take it yet).
     case ed25519
 
     /// RSA key sizes we generate. Less than 2048 is refused: clients reject it.
     public static let rsaSizes = [2048, 3072, 4096]
 
+    /// `RSA 2048`, `EC P-256`, `Ed25519`.
     public var description: String {
         switch self {
         case .rsa(let bits): "RSA \(bits)"
@@ -18,14 +22,24 @@ public enum KeySpec: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// The curves MailSec makes EC keys on (NIST P-256 and P-384, which every mail client takes).
 public enum ECCurve: String, Sendable, CaseIterable {
+    /// NIST P-256 (prime256v1): 128-bit security, what mail clients expect.
     case p256 = "P-256"
+    /// NIST P-384 (secp384r1).
     case p384 = "P-384"
 }
 
 /// A public-key algorithm, as certificates and key files name it.
 public enum KeyAlgorithm: Sendable, Hashable, CustomStringConvertible {
-    case rsa, ec, ed25519, ed448
+    /// RSA (RSA-PSS keys too).
+    case rsa
+    /// Elliptic-curve keys (ECDSA).
+    case ec
+    /// EdDSA on Curve25519.
+    case ed25519
+    /// EdDSA on Curve448.
+    case ed448
     /// Anything else, by OpenSSL's name for it (or the algorithm's OID).
     case other(String)
 
@@ -43,6 +57,7 @@ public enum KeyAlgorithm: Sendable, Hashable, CustomStringConvertible {
 
 /// What kind of key something holds, as reported to users.
 public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
+    /// The key's algorithm.
     public var type: KeyAlgorithm
     /// Modulus size for RSA, field size for EC, key size for EdDSA.
     public var bits: Int
@@ -52,6 +67,7 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
     /// algorithm or curve, an EC point off its curve): nothing can use such a key.
     public var undecodableReason: String?
 
+    /// False when OpenSSL cannot decode the key: nothing can use it.
     public var isDecodable: Bool { undecodableReason == nil }
 
     /// `RSA 2048`, `EC P-256`, `Ed25519`: how every output names a key.
@@ -64,6 +80,7 @@ public struct KeyDescription: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// A description by its parts.
     public init(type: KeyAlgorithm, bits: Int, curve: String? = nil) {
         self.type = type
         self.bits = bits
@@ -262,6 +279,7 @@ public final class PrivateKey: @unchecked Sendable {
         self.init(taking: key)
     }
 
+    /// The key's algorithm and size.
     public var keyDescription: KeyDescription { KeyDescription(pointer) }
 
     /// DER SubjectPublicKeyInfo of the public half.

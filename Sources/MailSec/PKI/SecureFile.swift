@@ -78,6 +78,7 @@ public final class SecureDirectory {
 /// root-only `.NAME.tmp-*` file behind. Everything happens relative to the
 /// directory's descriptor (`SecureDirectory`).
 public final class StagedFile {
+    /// The destination.
     public let path: String
     let directory: SecureDirectory
     let name: String
@@ -210,9 +211,12 @@ public final class StagedFile {
 /// killed between the two renames is finished by the next run (`recover`); a
 /// failure to put the certificate in place puts the old key back.
 public struct StagedPair {
+    /// The new key, nil when the key stays as it is.
     public let key: StagedFile?
+    /// The new certificate.
     public let certificate: StagedFile
 
+    /// A pair from two staged files (the key optional).
     public init(key: StagedFile?, certificate: StagedFile) {
         self.key = key
         self.certificate = certificate
@@ -513,12 +517,14 @@ public enum SecureFileSystem {
         close(descriptor)
     }
 
+    /// The directory part of `path` (`dirname`): `.` when there is none, `/` for a file at the root.
     public static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])
     }
 
+    /// The last component of `path` (`basename`).
     public static func baseName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])

@@ -1,8 +1,12 @@
 /// One entry of a certificate's subjectAltName extension.
 public enum SubjectAlternativeName: Hashable, Sendable, CustomStringConvertible {
+    /// A DNS name, possibly a wildcard (`*.example.com`).
     case dns(String)
+    /// An IPv4 or IPv6 address.
     case ip(String)
+    /// An email address (rfc822Name).
     case email(String)
+    /// A URI.
     case uri(String)
     /// A kind MailSec does not interpret, described as OpenSSL prints it.
     case other(String)

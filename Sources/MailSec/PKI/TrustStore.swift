@@ -21,8 +21,10 @@ public final class TrustStore: @unchecked Sendable {
     func withUnsafePointer<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
         try body(pointer)
     }
+    /// Where the anchors came from.
     public let anchors: TrustAnchors
 
+    /// Loads the anchors: the system store, a PEM file (read by MailSec, so a FIFO cannot block it), or a hashed directory.
     public init(_ anchors: TrustAnchors) throws {
         OpenSSLErrorQueue.clear()
         guard let store = X509_STORE_new() else { throw MailSecError.openSSL("cannot allocate a certificate store") }

@@ -1,15 +1,20 @@
 /// A problem in a configuration file, named by file and line as Postfix does.
 public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    /// The file.
     public var file: String
+    /// The line, 0 when the problem is not on one line.
     public var line: Int
+    /// What is wrong.
     public var message: String
 
+    /// A problem at `file`:`line`.
     public init(file: String, line: Int, message: String) {
         self.file = file
         self.line = line
         self.message = message
     }
 
+    /// `FILE, line N: message`.
     public var description: String { "\(file), line \(line): \(message)" }
 }
 

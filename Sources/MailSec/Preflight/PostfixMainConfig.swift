@@ -2,17 +2,24 @@
 /// last definition winning, `$name` expansion, and built-in defaults for the
 /// parameters preflight reads.
 public struct PostfixMainConfig: Sendable {
+    /// One parameter's last definition.
     public struct Entry: Sendable, Equatable {
+        /// The value as written, unexpanded, continuation lines joined.
         public var value: String
+        /// The line it starts on.
         public var line: Int
     }
 
+    /// The file it was read from.
     public let path: String
+    /// Every parameter defined, by name.
     public private(set) var entries: [String: Entry] = [:]
+    /// Lines Postfix would refuse or misread, with their numbers.
     public private(set) var problems: [ConfigProblem] = []
     /// What gethostname() says on the machine being checked; the root of myhostname's default.
     public var systemHostname: String
 
+    /// Parses main.cf's text; `path` names it in problems, `systemHostname` is what myhostname defaults to.
     public init(text: String, path: String, systemHostname: String = "localhost") {
         self.path = path
         self.systemHostname = systemHostname
@@ -51,6 +58,7 @@ public struct PostfixMainConfig: Sendable {
         }
     }
 
+    /// Reads and parses the main.cf at `path`.
     public static func load(_ path: String, systemHostname: String = "localhost") throws -> PostfixMainConfig {
         PostfixMainConfig(text: try SecureFileSystem.readText(path), path: path, systemHostname: systemHostname)
     }

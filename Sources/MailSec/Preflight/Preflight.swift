@@ -8,29 +8,40 @@ public struct PreflightRequest: Sendable {
     public var postfixDirectory: String?
     /// The name clients connect to; nil means myhostname.
     public var host: String?
+    /// The port the SMTPS service should listen on.
     public var port = 465
     /// With a password: log in through the SASL socket as Postfix would, and in the probe.
     public var authUser: String?
+    /// The password of `authUser`.
     public var password: SecureBytes?
+    /// What the certificate's chain must lead to.
     public var trust: TrustAnchors = .system
+    /// A certificate that expires within this many days is a warning.
     public var warnDays = 30
-    /// Also probe this target live (`smtps://127.0.0.1:465` by default in the CLI).
+    /// Also probe this target live, logging in when `authUser` is set.
     public var probe: ProbeTarget?
+    /// Allowed for each network step and for Postfix's own check.
     public var timeout: Duration = .seconds(10)
 
+    /// The live system, port 465, no login, no probe.
     public init() {}
 
+    /// Where main.cf and master.cf are read from.
     public var configDirectory: String { postfixDirectory ?? RootedPath.join(root, "/etc/postfix") }
     var isLiveSystem: Bool { RootedPath.isLiveSystem(root) }
 }
 
 /// The findings, the host they were checked for, and the probe's extras.
 public struct PreflightResult: Sendable {
+    /// The checks, in order, each failure with its fix.
     public var report: Report
+    /// The host name the certificate was checked for.
     public var host: String
     /// The master.cf service found for the port, and the file it is in.
     public var service: MasterService?
+    /// The master.cf that was read.
     public var masterConfigPath: String
+    /// The live probe, when one was asked for.
     public var probe: ProbeResult?
 }
 
@@ -38,6 +49,7 @@ public struct PreflightResult: Sendable {
 /// its overrides and main.cf, the certificate and key, the SASL socket, a
 /// content filter, the port, the firewall, and Postfix's own check.
 public enum Preflight {
+    /// Runs every check (Postfix's own `postfix check` beside the others, on a live system); failures are findings, and this never throws.
     public static func run(_ request: PreflightRequest) -> PreflightResult {
         // postfix check spends most of its time waiting; run it beside the rest.
         var (result, checked) = BoundedPool.concurrently({ offlineChecks(request) }, { postfixCheck(request) })

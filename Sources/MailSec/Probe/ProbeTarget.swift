@@ -1,6 +1,13 @@
 /// The mail protocols a probe speaks.
 public enum MailProtocol: String, Sendable, Codable, CaseIterable {
-    case smtp, imap, pop3, sieve
+    /// SMTP (Postfix: 25, 465, 587).
+    case smtp
+    /// IMAP (Dovecot: 143, 993).
+    case imap
+    /// POP3 (Dovecot: 110, 995).
+    case pop3
+    /// ManageSieve (Dovecot: 4190).
+    case sieve
 
     /// What the server usually is, for remedies.
     var server: String { self == .smtp ? "Postfix" : "Dovecot" }
@@ -8,6 +15,7 @@ public enum MailProtocol: String, Sendable, Codable, CaseIterable {
 
 /// What to probe, and how the connection starts.
 public struct ProbeTarget: Sendable, Equatable, CustomStringConvertible {
+    /// How TLS starts on the connection.
     public enum Mode: String, Sendable {
         /// TLS from the first byte (465, 993, 995).
         case implicit
@@ -17,15 +25,20 @@ public struct ProbeTarget: Sendable, Equatable, CustomStringConvertible {
         case plain
     }
 
+    /// The protocol spoken.
     public var mailProtocol: MailProtocol
+    /// The host name or address to connect to.
     public var host: String
+    /// The port.
     public var port: UInt16
+    /// Implicit TLS, STARTTLS, or none.
     public var mode: Mode
     /// STARTTLS must be offered (submission, imap, pop3, sieve), rather than merely used when offered (smtp on 25).
     public var requireTLS: Bool
     /// Set when MX discovery found the target: the probe reports the MX answer (`dane-mx`).
     public var mxOrigin: MXOrigin?
 
+    /// A target by its parts; `requireTLS` makes a STARTTLS service that does not offer it a failure.
     public init(mailProtocol: MailProtocol = .smtp, host: String, port: UInt16, mode: Mode, requireTLS: Bool = true) {
         self.mailProtocol = mailProtocol
         self.host = host
@@ -79,6 +92,7 @@ public struct ProbeTarget: Sendable, Equatable, CustomStringConvertible {
         self.init(mailProtocol: settled.protocol, host: String(host), port: number, mode: override ?? settled.mode, requireTLS: settled.requireTLS)
     }
 
+    /// The target as a URL: `smtps://mail.example.com:465`.
     public var description: String {
         let scheme: String
         switch (mailProtocol, mode) {

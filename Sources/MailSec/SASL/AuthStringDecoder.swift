@@ -1,8 +1,11 @@
 /// One field of a decoded AUTH string. A secret field's value is only
 /// revealed on request.
 public struct DecodedField: Sendable {
+    /// What the field is: `authzid`, `user`, `password`, `digest`, `auth (bearer token)`, ...
     public var name: String
+    /// Its bytes, wiped when the last copy goes.
     public var value: SecureBytes
+    /// True for a password or token: shown only when asked.
     public var isSecret: Bool
 
     /// The value as text, or `<N bytes>` for a secret unless `reveal`.
@@ -24,6 +27,7 @@ public struct DecodedAuthString: Sendable {
     /// `PLAIN`, `XOAUTH2`, `LOGIN user name`, `LOGIN password`, `LOGIN challenge`,
     /// `CRAM-MD5 challenge`, `CRAM-MD5 response`, or `text`.
     public var kind: String
+    /// The fields found, in order.
     public var fields: [DecodedField]
     /// 1-based line in a log, when decoded from one.
     public var line: Int?
@@ -160,6 +164,7 @@ public struct AuthTranscriptDecoder: Sendable {
     /// Lines longer than this are no transcript line; they are skipped.
     public static let maximumLineLength = 65_536
 
+    /// A decoder at the start of a transcript.
     public init() {}
 
     /// Takes the next line (a CR at its end is ignored); returns what it decoded.

@@ -6,12 +6,17 @@ public struct CyrusConfiguration: Sendable {
     /// Where Postfix on Debian and libsasl2 look for smtpd.conf, in order.
     public static let searchDirectories = ["/etc/postfix/sasl", "/etc/sasl2", "/usr/lib/sasl2"]
 
+    /// The APP.conf read (`/etc/postfix/sasl/smtpd.conf`).
     public var path: String
+    /// Its `name: value` options.
     public var options: [String: String]
 
+    /// How libsasl2 checks passwords: `auxprop` (sasldb) or `saslauthd`.
     public var pwcheckMethod: String { options["pwcheck_method"] ?? "auxprop (libsasl2's default)" }
+    /// The mechanisms the server side may offer, when limited.
     public var mechanismList: String? { options["mech_list"] }
 
+    /// Options read from `path`.
     public init(path: String, options: [String: String]) {
         self.path = path
         self.options = options
@@ -55,9 +60,12 @@ public struct CyrusConfiguration: Sendable {
 /// with `smtpd_sasl_type = cyrus`: whatever pwcheck_method says (auxprop and
 /// sasldb, saslauthd) is what is tested.
 public final class CyrusPasswordChecker {
+    /// The smtpd.conf libsasl2 read, as it read it.
     public let configuration: CyrusConfiguration
     private var connection: OpaquePointer?
 
+    /// Starts libsasl2's server side as Postfix's smtpd does, reading its APP.conf; a missing file or plugin is an error that names it.
+    ///
     /// - Parameters:
     ///   - app: the application name whose APP.conf is read (Postfix: smtpd, from smtpd_sasl_path).
     ///   - configDirectory: where APP.conf is; nil searches Postfix's and libsasl2's directories.

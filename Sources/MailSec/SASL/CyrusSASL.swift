@@ -75,6 +75,7 @@ public enum CyrusSASL {
         return names
     }
 
+    /// The version of libsasl2 in use (`2.1.28`), from `sasl_version_info`.
     public static var version: String {
         var implementation: UnsafePointer<CChar>?
         var version: UnsafePointer<CChar>?
@@ -98,12 +99,15 @@ public enum CyrusSASL {
 
 /// A SASL client exchange driven by libsasl2, for any mechanism it has a plugin for.
 public final class CyrusClientExchange: SASLExchange {
+    /// The mechanism being run.
     public let mechanism: String
     private var connection: OpaquePointer?
     private let identity: UnsafeMutablePointer<mailsec_sasl_identity>
     private let callbacks: UnsafeMutablePointer<sasl_callback_t>
     private var secretSize = 0
 
+    /// Starts a libsasl2 client exchange for `mechanism`; a mechanism without a plugin is an error that names what to install.
+    ///
     /// - Parameters:
     ///   - mechanism: the mechanism to use (`SCRAM-SHA-256`).
     ///   - user: the authentication identity.
@@ -158,6 +162,7 @@ public final class CyrusClientExchange: SASLExchange {
         callbacks.deallocate()
     }
 
+    /// The initial response libsasl2 makes, nil when the mechanism waits for a challenge.
     public func start() throws -> SecureBytes? {
         var output: UnsafePointer<CChar>?
         var length: UInt32 = 0
@@ -178,6 +183,7 @@ public final class CyrusClientExchange: SASLExchange {
         return SecureBytes(copying: UnsafeRawBufferPointer(start: output, count: Int(length)))
     }
 
+    /// libsasl2's answer to a server challenge.
     public func respond(to challenge: [UInt8]) throws -> SecureBytes {
         var output: UnsafePointer<CChar>?
         var length: UInt32 = 0
@@ -193,6 +199,7 @@ public final class CyrusClientExchange: SASLExchange {
         return SecureBytes(copying: UnsafeRawBufferPointer(start: output, count: Int(length)))
     }
 
+    /// Lets libsasl2 check what the server sent with its success (SCRAM's server signature): a wrong one is an error.
     public func finish(serverData: [UInt8]) throws {
         guard !serverData.isEmpty else { return }
         _ = try respond(to: serverData)

@@ -31,7 +31,9 @@ extension PasswordChecker {
 /// Dovecot's auth socket with the request Postfix would make: a client and
 /// the request every credential is sent with, its mechanism settled.
 public struct DovecotPasswordChecker: PasswordChecker {
+    /// The connection to Dovecot's socket.
     public let client: DovecotAuthClient
+    /// What each credential is sent with, its mechanism settled.
     public let request: AuthRequest
 
     /// Connects and settles the mechanism: the one asked for, if Dovecot offers
@@ -54,9 +56,12 @@ public struct DovecotPasswordChecker: PasswordChecker {
         self.request = request
     }
 
+    /// The socket.
     public var origin: String { client.address.description }
+    /// The mechanism settled at connection.
     public var method: String { request.mechanism }
 
+    /// Pipelines up to `concurrency` requests on one connection, reconnecting when Dovecot drops it (see `DovecotAuthClient/check(_:request:concurrency:onResult:)`).
     @discardableResult
     public func check<Credentials: Sequence>(_ credentials: Credentials, concurrency: Int,
                                              onResult: (BatchResult) -> Void) throws -> BatchOutcome where Credentials.Element == BatchCredential {
@@ -65,7 +70,9 @@ public struct DovecotPasswordChecker: PasswordChecker {
 }
 
 extension CyrusPasswordChecker: PasswordChecker {
+    /// The smtpd.conf that decides how passwords are checked.
     public var origin: String { configuration.path }
+    /// `sasl_checkpass`, with the `pwcheck_method` it follows.
     public var method: String { "sasl_checkpass (pwcheck_method: \(configuration.pwcheckMethod))" }
 
     /// One at a time whatever `concurrency` says: `sasl_checkpass` is synchronous.
@@ -78,6 +85,8 @@ extension CyrusPasswordChecker: PasswordChecker {
 }
 
 extension SaslauthdClient: PasswordChecker {
+    /// saslauthd's socket.
     public var origin: String { path }
+    /// `saslauthd`.
     public var method: String { "saslauthd" }
 }

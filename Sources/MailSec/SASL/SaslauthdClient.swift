@@ -2,13 +2,18 @@
 /// four length-prefixed strings (login, password, service, realm) on a fresh
 /// connection, answered by one length-prefixed `OK ...` or `NO ...`.
 public final class SaslauthdClient {
+    /// Where Debian's saslauthd listens (Postfix's chroot has its own: `/var/spool/postfix/var/run/saslauthd/mux`).
     public static let defaultSocket = "/var/run/saslauthd/mux"
 
+    /// The socket.
     public let path: String
+    /// The service PAM is asked for (Postfix: `smtp`).
     public let service: String
+    /// The realm sent (empty: none).
     public let realm: String
     let timeout: Duration
 
+    /// A client for the socket at `path`; nothing is connected until a check (saslauthd answers one request per connection).
     public init(path: String = SaslauthdClient.defaultSocket, service: String = "smtp", realm: String = "", timeout: Duration = .seconds(10)) throws {
         self.path = path
         self.service = service

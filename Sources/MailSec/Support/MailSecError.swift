@@ -4,9 +4,13 @@
 /// bad input, unreadable files, I/O and OpenSSL failures. `code` is an
 /// extensible struct rather than a public enum so new codes do not break callers.
 public struct MailSecError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure: decide on this, never on the message.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's stable name (`timeout`, `file-not-found`), as JSON shows it.
         public let name: String
+        /// A code by name.
         public init(_ name: String) { self.name = name }
+        /// The code's name.
         public var description: String { name }
 
         /// Input that cannot be used: a bad hostname, an option out of range, a malformed file.
@@ -42,6 +46,7 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
         public static let protocolViolation = Code("protocol-violation")
     }
 
+    /// What kind of failure it is.
     public var code: Code
     /// What went wrong, naming the file, field or value concerned.
     public var message: String
@@ -50,6 +55,7 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
     /// The system call's error behind it, when there is one.
     public var systemError: Errno?
 
+    /// An error of `code` with its message, and the fix and the system error when there are.
     public init(_ code: Code, _ message: String, remedy: String? = nil, systemError: Errno? = nil) {
         self.code = code
         self.message = message
@@ -57,6 +63,7 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
         self.systemError = systemError
     }
 
+    /// The message, and the fix on a line of its own when there is one.
     public var description: String {
         guard let remedy else { return message }
         return "\(message)\n  fix: \(remedy)"
@@ -65,5 +72,6 @@ public struct MailSecError: Error, Sendable, CustomStringConvertible {
 
 /// The version of MailSec, the library and its programs.
 public enum MailSecVersion {
+    /// `0.1.0`.
     public static let current = "0.1.0"
 }

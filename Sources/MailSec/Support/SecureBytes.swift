@@ -31,12 +31,15 @@ public struct SecureBytes: Sendable {
         self.init(buffer)
     }
 
+    /// True when no bytes are held.
     public var isEmpty: Bool { count == 0 }
 
+    /// Appends one byte.
     public mutating func append(_ byte: UInt8) {
         append(contentsOf: CollectionOfOne(byte))
     }
 
+    /// Appends `bytes`.
     public mutating func append<Bytes: Collection>(contentsOf bytes: Bytes) where Bytes.Element == UInt8 {
         let needed = count + bytes.count
         if !isKnownUniquelyReferenced(&storage) || needed >= storage.capacity {

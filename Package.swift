@@ -61,9 +61,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        // The exporter's command-line options, which both programs parse.
+        // What both programs' command lines share: the exporter's options, which
+        // both parse, and the vocabulary that names mailsec's options in messages.
         .target(
-            name: "ExporterOptions",
+            name: "MailSecCLI",
             dependencies: ["MailSec", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The CLI links no server library: `mailsec exporter` runs mailsec-exporter
@@ -72,7 +73,7 @@ let package = Package(
             name: "mailsec",
             dependencies: [
                 "MailSec",
-                "ExporterOptions",
+                "MailSecCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -81,7 +82,7 @@ let package = Package(
             dependencies: [
                 "MailSec",
                 "MailSecExporter",
-                "ExporterOptions",
+                "MailSecCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

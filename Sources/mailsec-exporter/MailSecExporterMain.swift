@@ -1,5 +1,5 @@
 import ArgumentParser
-import ExporterOptions
+import MailSecCLI
 import Glibc
 import Logging
 import MailSec
@@ -18,6 +18,31 @@ struct MailSecExporterMain: ParsableCommand {
     )
 
     @OptionGroup var options: ExporterOptions
+
+    /// A module's settings by their keys in the module file; the rest, and
+    /// commands to run, as `mailsec` names them.
+    static let vocabulary = Vocabulary(setting: { setting in
+        switch setting {
+        case .trustedCAFile: "ca_file"
+        case .allowUnverifiedAuth: "insecure_auth"
+        case .overallTimeout: "timeout"
+        case .authUser: "auth_user"
+        case .checkRelay: "check_relay"
+        case .source: "source"
+        case .ehloName: "ehlo"
+        case .hosts: "audit.hosts"
+        case .root: "audit.root"
+        case .postfixDirectory: "audit.postfix_dir"
+        case .dovecotConfig: "audit.dovecot_config"
+        case .noProbe: "audit.probe: false"
+        default: Vocabulary.commandLine.setting(setting)
+        }
+    }, command: Vocabulary.commandLine.command)
+
+    static func main() {
+        Vocabulary.bootstrap(vocabulary)
+        main(nil)
+    }
 
     func run() throws {
         let configurationPath = options.config.map(SecureFileSystem.absolute)

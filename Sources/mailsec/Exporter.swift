@@ -1,5 +1,5 @@
 import ArgumentParser
-import ExporterOptions
+import MailSecCLI
 import Glibc
 import MailSec
 

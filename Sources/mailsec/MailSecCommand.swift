@@ -1,5 +1,6 @@
 import ArgumentParser
 import MailSec
+import MailSecCLI
 
 @main
 struct MailSecCommand: ParsableCommand {
@@ -13,4 +14,10 @@ struct MailSecCommand: ParsableCommand {
         version: MailSecVersion.current,
         subcommands: [GenKey.self, CA.self, Inspect.self, Verify.self, Auth.self, Probe.self, PreflightCommand.self, AuditCommand.self, DeployCommand.self, ExporterCommand.self, Dane.self]
     )
+
+    /// Messages name mailsec's own options and commands from here on.
+    static func main() {
+        Vocabulary.bootstrap(.commandLine)
+        main(nil)
+    }
 }

@@ -154,3 +154,24 @@ import Foundation
         #expect(FilePermissions(rawValue: 0o100644).rawValue == 0o644)
     }
 }
+
+@Suite struct VocabularyTests {
+    /// Without a program's vocabulary the library names its own API and suggests no command.
+    @Test func theLibrarySpeaksOfItsOwnSettingsAndNoCommandLine() throws {
+        let key = try PrivateKey.generate(.ec(curve: .p256))
+        let certificate = try Certificate(profile: CertificateProfile(subject: DistinguishedName([.init("CN", "mail.example.com")]),
+                                                                      subjectAlternativeNames: [.dns("mail.example.com")], days: 1), subjectKey: key)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vocabulary-\(getpid()).crt").path
+        try Data(try certificate.pem()).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var request = VerifyRequest(certificatePath: path)
+        request.trust = .file(path)
+        let report = try CertificateVerifier.verify(request).report
+        let skipped = try #require(report.findings(withID: "key-readable").first)
+        #expect(skipped.message.contains("`VerifyRequest.keyPath`"), "\(skipped.message)")
+        for finding in report.findings {
+            let text = finding.message + (finding.remedy ?? "")
+            #expect(!text.contains("--") && !text.contains("mailsec "), "\(finding.id): \(text)")
+        }
+    }
+}

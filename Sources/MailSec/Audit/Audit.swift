@@ -88,7 +88,7 @@ public enum Audit {
         }
         guard !sources.isEmpty else {
             throw MailSecError(.fileNotFound, "no Postfix (\(postfix)/main.cf) or Dovecot (\(dovecot)) configuration under \(request.root)",
-                               remedy: "give --postfix-dir and/or --dovecot-config")
+                               remedy: "give \(Vocabulary.name(.postfixDirectory)) and/or \(Vocabulary.name(.dovecotConfig))")
         }
         return (endpoints, sources, myhostname)
     }
@@ -141,7 +141,7 @@ public enum Audit {
             for id in Finding.ID.servedCertificateChecks {
                 guard var finding = probe.report.findings(withID: id).first else { continue }
                 if id == "certificate-hostname", name == nil {
-                    finding = .skip(id, "no name to check (give --host)")
+                    finding = .skip(id, "no name to check (give \(Vocabulary.name(.hosts)))")
                 }
                 if id == "certificate-chain", finding.status == .fail {
                     finding.remedy = "the listener must send the leaf and every intermediate: point the setting at \(endpoint.source) at the full chain (certbot: fullchain.pem beside cert.pem), then \(endpoint.reload)"
@@ -149,8 +149,8 @@ public enum Audit {
                 report.add(finding)
             }
         } else {
-            report.add(.skip("served-matches-file", "not probed (--no-probe)"))
-            for id in Finding.ID.servedCertificateChecks { report.add(.skip(id, "not probed (--no-probe)")) }
+            report.add(.skip("served-matches-file", "not probed (\(Vocabulary.name(.noProbe)))"))
+            for id in Finding.ID.servedCertificateChecks { report.add(.skip(id, "not probed (\(Vocabulary.name(.noProbe)))")) }
         }
         report.sort(by: endpointOrder)
         return AuditedEndpoint(endpoint: endpoint, report: report, served: served, configured: configured, name: name)
@@ -161,7 +161,7 @@ public enum Audit {
         let id: Finding.ID = "served-matches-file"
         guard let served else {
             let why = probe.report.findings.first { $0.status == .fail }.map { "\($0.id): \($0.message)" } ?? "no certificate was served"
-            return .fail(id, "could not get the served certificate: \(why)", remedy: "see why with: mailsec probe \(ShellQuoting.quote(endpoint.target.description))")
+            return .fail(id, "could not get the served certificate: \(why)", remedy: "see why by probing it" + Vocabulary.with(.probe(target: endpoint.target.description)) { ": \($0)" })
         }
         guard !configured.isEmpty else { return .skip(id, "the configured certificate could not be read (see tls-files)") }
         if configured.contains(where: { $0.sha256 == served.sha256 }) {

@@ -57,7 +57,7 @@ public enum CertificateVerifier {
         options.time = request.now
         options.maximumDepth = request.maximumDepth
         for path in request.crlPaths {
-            let bytes = try SecureFileSystem.read(path, limit: 64 << 20, kind: "a CRL file (--crl)").withUnsafeBytes { Array($0) }
+            let bytes = try SecureFileSystem.read(path, limit: 64 << 20, kind: "a CRL file (\(Vocabulary.name(.crlFiles)))").withUnsafeBytes { Array($0) }
             options.crls += try CertificateRevocationList.all(in: bytes, source: path)
         }
 
@@ -67,11 +67,13 @@ public enum CertificateVerifier {
             certificates = try Certificate.all(in: certificateBytes, source: request.certificatePath)
             if certificates.isEmpty {
                 report.add(.fail("cert-readable", "\(request.certificatePath) holds no certificate",
-                                 remedy: "point --cert (smtpd_tls_cert_file) at the PEM certificate; `mailsec inspect \(ShellQuoting.quote(request.certificatePath))` shows what the file holds"))
+                                 remedy: "point \(Vocabulary.name(.certificateFile)) (smtpd_tls_cert_file) at the PEM certificate"
+                                    + Vocabulary.with(.inspect(path: request.certificatePath)) { "; `\($0)` shows what the file holds" }))
             }
         } catch let error as MailSecError {
             report.add(.fail("cert-readable", error.message,
-                             remedy: "the file must hold the PEM certificate (-----BEGIN CERTIFICATE-----), leaf first; get a fresh copy from the CA or re-run mailsec genkey"))
+                             remedy: "the file must hold the PEM certificate (-----BEGIN CERTIFICATE-----), leaf first; get a fresh copy from the CA"
+                                + Vocabulary.with(.newPair(host: "HOSTNAME")) { " or make a new pair: \($0)" }))
         }
         var extra: [Certificate] = []
         if let chainBytes, let chainPath = request.chainPath {
@@ -79,7 +81,7 @@ public enum CertificateVerifier {
                 extra = try Certificate.all(in: chainBytes, source: chainPath)
                 report.add(.pass("chain-readable", "\(chainPath): \(extra.count) certificate\(extra.count == 1 ? "" : "s")"))
             } catch let error as MailSecError {
-                report.add(.fail("chain-readable", error.message, remedy: "--chain must hold PEM intermediate certificates"))
+                report.add(.fail("chain-readable", error.message, remedy: "\(Vocabulary.name(.chainFile)) must hold PEM intermediate certificates"))
             }
         }
 
@@ -96,11 +98,12 @@ public enum CertificateVerifier {
                     report.add(.pass("key-readable", "\(keyPath): \(key!.keyDescription) private key, not encrypted"))
                 } catch let error as MailSecError {
                     report.add(.fail("key-readable", error.message,
-                                     remedy: "point --key (smtpd_tls_key_file) at the PEM private key; `mailsec inspect \(ShellQuoting.quote(keyPath))` shows what the file holds"))
+                                     remedy: "point \(Vocabulary.name(.keyFile)) (smtpd_tls_key_file) at the PEM private key"
+                                        + Vocabulary.with(.inspect(path: keyPath)) { "; `\($0)` shows what the file holds" }))
                 }
             }
         } else {
-            report.add(.skip("key-readable", "no --key given"))
+            report.add(.skip("key-readable", "no key given (\(Vocabulary.name(.keyFile)))"))
         }
 
         guard !certificates.isEmpty else {
@@ -119,7 +122,7 @@ public enum CertificateVerifier {
         if let key {
             report.add(keyMatch(key: key, leaf: leaf, request: request))
         } else {
-            report.add(.skip("key-matches-cert", request.keyPath == nil ? "no --key given" : "the key could not be read"))
+            report.add(.skip("key-matches-cert", request.keyPath == nil ? "no key given (\(Vocabulary.name(.keyFile)))" : "the key could not be read"))
         }
         // Clients build a path from everything they were sent, in any order: a pool.
         let pool = certificates.filter { $0 !== leaf } + extra
@@ -168,7 +171,7 @@ public enum CertificateVerifier {
 
     static func hostFindings(_ leaf: Certificate, hosts: [String]) -> [Finding] {
         let id: Finding.ID = "hostname"
-        guard !hosts.isEmpty else { return [.skip(id, "no --host given")] }
+        guard !hosts.isEmpty else { return [.skip(id, "no host name given (\(Vocabulary.name(.hosts)))")] }
         let names = leaf.subjectAlternativeNames.map(\.description).joined(separator: ", ")
         return hosts.map { host in
             switch leaf.match(host: host) {
@@ -176,11 +179,14 @@ public enum CertificateVerifier {
                 return .pass(id, "\(host) is covered by the certificate's names")
             case .commonNameOnly:
                 return .fail(id, "\(host) is only in the subject CN and the certificate has no subjectAltName: current mail clients refuse it (RFC 6125/9525; Postfix's own SMTP client would still accept it)",
-                             remedy: "issue a certificate with the name in subjectAltName: mailsec genkey --reuse-key \(name(of: leaf)) (self-signed) or mailsec genkey --csr --reuse-key \(name(of: leaf)) for a CA")
+                             remedy: "issue a certificate with the name in subjectAltName"
+                                + Vocabulary.with(.renew(host: name(of: leaf), addingName: nil)) { ": \($0) (self-signed)" }
+                                + Vocabulary.with(.requestSignature(host: name(of: leaf))) { " or \($0) for a CA" })
             case .none:
                 let covered = names.isEmpty ? "no subjectAltName at all; CN=\(leaf.subject.commonName ?? "none")" : names
                 return .fail(id, "\(host) is not covered by the certificate (it names: \(covered))",
-                             remedy: "connect with a name the certificate has, or issue one that covers \(host): mailsec genkey --reuse-key --san \(ShellQuoting.quote(host)) \(name(of: leaf))")
+                             remedy: "connect with a name the certificate has, or issue one that covers \(host)"
+                                + Vocabulary.with(.renew(host: name(of: leaf), addingName: host)) { ": \($0)" })
             }
         }
     }
@@ -191,7 +197,7 @@ public enum CertificateVerifier {
         let now = Date(timeIntervalSince1970: exact.timeIntervalSince1970.rounded(.down))
         let notBefore = leaf.notBefore, notAfter = leaf.notAfter
         let days = UTCTime.daysLeft(until: notAfter, from: now)
-        let renew = "renew it: mailsec genkey --reuse-key \(name(of: leaf)) (self-signed, keeps DANE 3 1 1 records), or ask your CA"
+        let renew = "renew it" + Vocabulary.with(.renew(host: name(of: leaf), addingName: nil)) { ": \($0) (self-signed, keeps DANE 3 1 1 records)" } + ", or ask your CA"
         var findings: [Finding] = []
         if now < notBefore {
             findings.append(.fail("validity", "not valid before \(UTCTime.human(notBefore)); clients reject it until then",
@@ -231,7 +237,7 @@ public enum CertificateVerifier {
         let serious = validation.problems.filter { $0.kind != .noCRL }
         var crl: Finding
         if !validation.checkedRevocation {
-            crl = .skip("crl", "no --crl given: revocation not checked")
+            crl = .skip("crl", "no CRL given (\(Vocabulary.name(.crlFiles))): revocation not checked")
         } else if let revoked = serious.first(where: { $0.kind == .revoked }) {
             crl = .fail("crl", revoked.rule, remedy: revoked.remedy)
         } else if let unusable = serious.first(where: { $0.kind == .crlUnusable }) {
@@ -248,7 +254,8 @@ public enum CertificateVerifier {
         }
         if chainProblems.count == 1, chainProblems[0].kind == .selfSignedLeaf {
             return [.warn("chain", "self-signed: fine for your own clients and servers, but mail clients will ask users to trust it",
-                          remedy: "get it signed by a CA (mailsec genkey --csr --reuse-key \(name(of: leaf))), or install it as trusted on the clients; to check against it here, pass --ca-file with it"),
+                          remedy: "get it signed by a CA" + Vocabulary.with(.requestSignature(host: name(of: leaf))) { " (\($0))" }
+                                  + ", or install it as trusted on the clients; to check against it here, pass it with \(Vocabulary.name(.trustedCAFile))"),
                     crl]
         }
         let described = chainProblems.map { problem in
@@ -291,12 +298,12 @@ public enum CertificateVerifier {
         let key = leaf.publicKeyDescription
         if !key.isDecodable {
             return .fail("key-strength", "the certificate carries \(key): no client can use it",
-                         remedy: "reissue the certificate for a valid key: mailsec genkey --force \(name(of: leaf))")
+                         remedy: "reissue the certificate for a valid key" + Vocabulary.with(.replaceKey(host: name(of: leaf), choosingKey: false)) { ": \($0)" })
         }
         let weak = (key.type == .rsa && key.bits < 2048) || (key.type == .ec && key.bits < 256)
         if weak {
             return .fail("key-strength", "\(key) is too weak: clients and OpenSSL's default security level refuse it",
-                         remedy: "make a new key: mailsec genkey --force --bits 2048 \(name(of: leaf)) (or --key-type ec)")
+                         remedy: "make a new key (RSA 2048 or more, or EC)" + Vocabulary.with(.replaceKey(host: name(of: leaf), choosingKey: true)) { ": \($0)" })
         }
         return .pass("key-strength", "\(key) key")
     }
@@ -308,7 +315,8 @@ public enum CertificateVerifier {
         if let first = weak.first {
             let names = weak.map { "\($0.subject) (\($0.signatureAlgorithm))" }.joined(separator: ", ")
             return .fail("signature-algorithm", "signed with a broken hash: \(names)",
-                         remedy: first === leaf ? "reissue it with SHA-256: mailsec genkey --reuse-key \(name(of: leaf)), or ask the CA" : "get the current intermediate from your CA")
+                         remedy: first === leaf ? "reissue it with SHA-256" + Vocabulary.with(.renew(host: name(of: leaf), addingName: nil)) { ": \($0)" } + ", or ask the CA"
+                                              : "get the current intermediate from your CA")
         }
         return .pass("signature-algorithm", leaf.signatureAlgorithm)
     }
@@ -320,12 +328,13 @@ public enum CertificateVerifier {
         }
         if let usages = leaf.extendedKeyUsage, !usages.contains("serverAuth"), !usages.contains("anyExtendedKeyUsage") {
             return .fail("key-usage", "extendedKeyUsage is \(usages.joined(separator: ", ")) without serverAuth: clients refuse it for a server",
-                         remedy: "issue a server certificate (extendedKeyUsage serverAuth): mailsec genkey --reuse-key \(name(of: leaf)), or ask the CA for a TLS server certificate")
+                         remedy: "issue a server certificate (extendedKeyUsage serverAuth)" + Vocabulary.with(.renew(host: name(of: leaf), addingName: nil)) { ": \($0)" }
+                                + ", or ask the CA for a TLS server certificate")
         }
         if let bits = leaf.keyUsage, !bits.contains(.digitalSignature) {
             let isRSA = leaf.publicKeyDescription.type == .rsa
             let message = "keyUsage lacks digitalSignature (has \(bits)): TLS 1.3 and ECDHE need it"
-            let remedy = "reissue with keyUsage digitalSignature: mailsec genkey --reuse-key \(name(of: leaf))"
+            let remedy = "reissue with keyUsage digitalSignature" + Vocabulary.with(.renew(host: name(of: leaf), addingName: nil)) { ": \($0)" }
             return isRSA && bits.contains(.keyEncipherment) ? .warn("key-usage", message, remedy: remedy) : .fail("key-usage", message, remedy: remedy)
         }
         return .pass("key-usage", "usable for a TLS server" + (leaf.extendedKeyUsage.map { " (\($0.joined(separator: ", ")))" } ?? ""))
@@ -339,11 +348,13 @@ public enum CertificateVerifier {
         }
         let host = name(of: leaf)
         return .fail("key-matches-cert", "the key does not belong to the certificate: certificate SPKI SHA-256 \(Hex.encode(Digest.sha256(certificateSPKI))), key \(Hex.encode(Digest.sha256(keySPKI)))",
-                     remedy: "find the key this certificate was made for (`mailsec inspect` shows each file's SPKI SHA-256), or issue a certificate for this key: mailsec genkey --reuse-key --key-out \(ShellQuoting.quote(request.keyPath ?? "KEY")) --cert-out \(ShellQuoting.quote(request.certificatePath)) \(host)")
+                     remedy: "find the key this certificate was made for" + Vocabulary.with(.inspect(path: nil)) { " (`\($0)` shows each file's SPKI SHA-256)" }
+                        + ", or issue a certificate for this key"
+                        + Vocabulary.with(.renewFiles(keyFile: request.keyPath ?? "KEY", certificateFile: request.certificatePath, host: host)) { ": \($0)" })
     }
 
     static func keyPermissions(_ path: String?) -> Finding {
-        guard let path else { return .skip("key-file-permissions", "no --key given") }
+        guard let path else { return .skip("key-file-permissions", "no key given (\(Vocabulary.name(.keyFile)))") }
         guard let status = FileStatus(path: path) else { return .skip("key-file-permissions", "\(path) cannot be examined") }
         // What a chmod would change is the file the path leads to: name that one,
         // and suggest nothing for what is not a key file (a link to /tmp, say).

@@ -155,7 +155,7 @@ public enum Deploy {
 
         // 4. reload, when a file changed or a listener still serves something else.
         guard request.reload, live || !request.reloadCommands.isEmpty else {
-            report.add(.skip("reload", request.reload ? "--root: the files are written under \(request.root); reload the server that reads them" : "not reloaded (--no-reload)"))
+            report.add(.skip("reload", request.reload ? "\(Vocabulary.name(.root)): the files are written under \(request.root); reload the server that reads them" : "not reloaded (\(Vocabulary.name(.noReload)))"))
             report.add(.skip("served", "nothing was reloaded"))
             journal.finish()
             retireNextKeys(plan, key: key, report: &report)
@@ -189,7 +189,7 @@ public enum Deploy {
             retireNextKeys(plan, key: key, report: &report)
         } else {
             report.add(.fail("served", "not every listener serves the new certificate \(short(fingerprint)) within \(request.timeout.shortDescription): \(listing)",
-                             remedy: "see why with mailsec audit"))
+                             remedy: "see why" + Vocabulary.with(.audit) { " with \($0)" }))
             report.add(rollback(installed, plan: plan, request: request, endpoints: &endpoints, probing: probing, journal: journal))
         }
         return DeployResult(report: report, endpoints: endpoints, fingerprint: fingerprint)
@@ -242,8 +242,8 @@ public enum Deploy {
         let files = plan.replaced.map(\.path).joined(separator: ", ")
         guard !dropped.isEmpty else { return .pass("names-kept", "every name of the certificates being replaced (\(files)) is still covered") }
         let message = "the new certificate does not cover \(dropped.joined(separator: ", ")), which \(files) covers: clients asking for it would fail"
-        return allowed ? .warn("names-kept", message + " (allowed by --allow-name-change)")
-                       : .fail("names-kept", message + "; nothing was touched", remedy: "renew with every name (certbot -d \(dropped.joined(separator: " -d "))), or pass --allow-name-change")
+        return allowed ? .warn("names-kept", message + " (allowed by \(Vocabulary.name(.allowNameChange)))")
+                       : .fail("names-kept", message + "; nothing was touched", remedy: "renew with every name (certbot -d \(dropped.joined(separator: " -d "))), or pass \(Vocabulary.name(.allowNameChange))")
     }
 
     /// Stages every file, keeps backups, records them in the journal, then renames each into place.
@@ -417,7 +417,7 @@ public enum Deploy {
         report.add(.skip("install", "dry run, would write: " + files.joined(separator: "; ") +
                          plan.rebuilds.map { "; would run \($0.map(ShellQuoting.quote).joined(separator: " "))" }.joined()))
         let reloads = request.reloadCommands.isEmpty ? plan.reloads.map { $0.map(ShellQuoting.quote).joined(separator: " ") } : request.reloadCommands
-        report.add(.skip("reload", request.reload ? "dry run, would run: " + reloads.joined(separator: ", ") : "not reloaded (--no-reload)"))
+        report.add(.skip("reload", request.reload ? "dry run, would run: " + reloads.joined(separator: ", ") : "not reloaded (\(Vocabulary.name(.noReload)))"))
         report.add(.skip("served", "dry run, would confirm: " + plan.endpoints.map(\.label).joined(separator: ", ")))
         return DeployResult(report: report, endpoints: plan.endpoints.map { DeployedEndpoint(endpoint: $0) }, fingerprint: fingerprint)
     }

@@ -85,7 +85,7 @@ struct DeployPlan {
         guard !pairs.isEmpty else {
             throw MailSecError(.invalidInput, "no configured certificate shares a name with the new one (\(newNames.joined(separator: ", ")))" +
                                (plan.sources.isEmpty ? "" : "; read \(plan.sources.joined(separator: ", "))"),
-                               remedy: "name the files to replace with --install-cert PATH --install-key PATH")
+                               remedy: "name the files to replace with \(Vocabulary.name(.installPairs))")
         }
 
         let newSource = SecureFileSystem.realPath(request.certificatePath)
@@ -122,7 +122,7 @@ struct DeployPlan {
         if let existing = files.first(where: { $0.destination == file.destination }) {
             guard existing.contents.isEqual(to: file.contents) else {
                 throw MailSecError(.invalidInput, "\(file.path) is configured both as a certificate file and as a key file of different pairs",
-                                   remedy: "give the pairs to replace with --install-cert and --install-key")
+                                   remedy: "give the pairs to replace with \(Vocabulary.name(.installPairs))")
             }
             return
         }

@@ -86,7 +86,7 @@ public struct AuthVerdict: Sendable {
         guard milliseconds > 2_000, code != "timeout", code != "disconnected" else { return nil }
         var text: String
         if outcome == .rejected {
-            text = "Dovecot took \(Int(milliseconds / 1000)) s: it delays every failure by auth_failure_delay (2 s), and repeated failures from the same rip add a penalty of up to 15 s (mailsec's --no-penalty skips it)."
+            text = "Dovecot took \(Int(milliseconds / 1000)) s: it delays every failure by auth_failure_delay (2 s), and repeated failures from the same rip add a penalty of up to 15 s (\(Vocabulary.name(.noPenalty)) skips it)."
         } else {
             text = "Dovecot took \(Int(milliseconds / 1000)) s to answer: a slow passdb (LDAP, SQL) or an overloaded auth process; see doveadm log errors."
         }

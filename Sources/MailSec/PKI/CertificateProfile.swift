@@ -85,7 +85,7 @@ extension Certificate {
                             issuer: (certificate: Certificate, key: PrivateKey)? = nil) throws {
         guard CertificateProfile.dayRange.contains(profile.days) else {
             throw MailSecError(.invalidInput, "a validity of \(profile.days) days is out of range",
-                               remedy: "use --days between 1 and \(CertificateProfile.dayRange.upperBound)")
+                               remedy: "use \(Vocabulary.name(.days)) between 1 and \(CertificateProfile.dayRange.upperBound)")
         }
         if let issuer, !issuer.key.matches(issuer.certificate) {
             throw MailSecError(.invalidInput, "the CA key does not belong to the CA certificate")

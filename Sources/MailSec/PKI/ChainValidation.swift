@@ -306,7 +306,7 @@ extension Certificate {
             PathProblem(kind: kind, depth: depth, subject: subject, code: code, reason: reason, rule: rule, remedy: remedy)
         }
         let certificate = depth < path.count ? path[depth] : path.last!
-        let appendIntermediate = "append the intermediate certificate after the leaf: cat leaf.crt intermediate.crt > fullchain.crt, and use that file as smtpd_tls_cert_file / ssl_cert; for a private CA pass it with --ca-file"
+        let appendIntermediate = "append the intermediate certificate after the leaf: cat leaf.crt intermediate.crt > fullchain.crt, and use that file as smtpd_tls_cert_file / ssl_cert; for a private CA pass it with \(Vocabulary.name(.trustedCAFile))"
         switch code {
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
             // A certificate that names the issuer may be there and be refused: say why, not "missing".
@@ -314,7 +314,7 @@ extension Certificate {
             // The issuer already on the path: the certificates issued each other, round in a loop.
             if let looped = candidates.first(where: { candidate in path.contains { $0 === candidate } }) {
                 return make(.issuerMissing, "the chain loops: \(subject) and \(looped.subject) issued each other, and nothing on the loop is trusted by \(store.description)",
-                            "find the root this chain should end at and trust it (--ca-file for a private CA), or get the CA's current chain")
+                            "find the root this chain should end at and trust it (\(Vocabulary.name(.trustedCAFile)) for a private CA), or get the CA's current chain")
             }
             if let candidate = candidates.first {
                 return make(.issuerRefused, "the issuer \(candidate.subject) is there, but cannot have issued \(subject): \(candidate.refusalReason(asIssuerOf: certificate))",
@@ -322,16 +322,16 @@ extension Certificate {
             }
             return make(.issuerMissing, "incomplete chain: the issuer of \(subject) (\(certificate.issuer)) is neither in the files given nor trusted by \(store.description)", appendIntermediate)
         case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-            return make(.selfSignedLeaf, "\(subject) is self-signed and not trusted", "get it signed by a CA, or install it as trusted on the clients; to check against it here, pass --ca-file with it")
+            return make(.selfSignedLeaf, "\(subject) is self-signed and not trusted", "get it signed by a CA, or install it as trusted on the clients; to check against it here, pass it with \(Vocabulary.name(.trustedCAFile))")
         case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
             return make(.untrustedRoot, "the chain ends at \(subject), which \(store.description) does not trust",
-                        "if this is your own CA, pass it with --ca-file; otherwise use a certificate from a publicly trusted CA")
+                        "if this is your own CA, pass it with \(Vocabulary.name(.trustedCAFile)); otherwise use a certificate from a publicly trusted CA")
         case X509_V_ERR_CERT_REVOKED:
             return make(.revoked, "\(subject) has been revoked by its issuer", "replace it: a revoked certificate is refused by every client that checks")
         case X509_V_ERR_UNABLE_TO_GET_CRL:
-            return make(.noCRL, "no CRL from the issuer of \(subject) was given, so it was not checked for revocation", "add the issuer's CRL with --crl")
+            return make(.noCRL, "no CRL from the issuer of \(subject) was given, so it was not checked for revocation", "add the issuer's CRL with \(Vocabulary.name(.crlFiles))")
         case X509_V_ERR_CRL_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, X509_V_ERR_CRL_HAS_EXPIRED, X509_V_ERR_CRL_NOT_YET_VALID:
-            return make(.crlUnusable, "the CRL for \(subject) cannot be used: \(reason)", "fetch the issuer's current CRL (its CRL Distribution Point) and pass that with --crl")
+            return make(.crlUnusable, "the CRL for \(subject) cannot be used: \(reason)", "fetch the issuer's current CRL (its CRL Distribution Point) and pass that with \(Vocabulary.name(.crlFiles))")
         case X509_V_ERR_INVALID_PURPOSE:
             // OpenSSL says "unsuitable purpose" for a restrictive EKU and for a non-CA used as one.
             if let usages = certificate.extendedKeyUsage, !usages.contains("serverAuth"), !usages.contains("anyExtendedKeyUsage") {
@@ -346,11 +346,11 @@ extension Certificate {
             return make(.other, "\(subject) is used as a CA but is not one (basicConstraints CA:TRUE missing)", "the chain must go through real CA certificates; check which intermediate the CA gave")
         case X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL:
             return make(.other, "\(subject) has a key too weak for clients (\(certificate.publicKeyDescription); at least RSA 2048 or EC P-256 through the whole chain)",
-                        depth == 0 ? "make a new key: mailsec genkey --force --bits 2048 (or --key-type ec)" : "the CA's certificate is too weak: use one of its current chains")
+                        depth == 0 ? "make a new key (RSA 2048 or more, or EC)" + Vocabulary.with(.replaceKey(host: "HOSTNAME", choosingKey: true)) { ": \($0)" } : "the CA's certificate is too weak: use one of its current chains")
         case X509_V_ERR_PERMITTED_VIOLATION, X509_V_ERR_EXCLUDED_VIOLATION:
             return make(.other, "\(subject): a name outside what the CA may issue for (\(reason))", "get the certificate from a CA allowed to issue for these names")
         case X509_V_ERR_CERT_CHAIN_TOO_LONG:
-            return make(.other, "the chain is longer than allowed (--max-depth, or a CA's path length)", "use a shorter chain from the CA")
+            return make(.other, "the chain is longer than allowed (\(Vocabulary.name(.maximumDepth)), or a CA's path length)", "use a shorter chain from the CA")
         case X509_V_ERR_CERT_SIGNATURE_FAILURE:
             return make(.other, "the signature on \(subject) does not verify", "the certificate is damaged or was not issued by the certificate it names; get a fresh copy")
         default:

@@ -28,7 +28,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
     /// (`\/` escapes a slash inside a value).
     public init(parsing text: String) throws {
         guard text.hasPrefix("/") else {
-            throw MailSecError(.invalidInput, "invalid --subject '\(text)': it must start with '/'", remedy: "write it as '/C=DE/O=Example/OU=Mail'")
+            throw MailSecError(.invalidInput, "invalid \(Vocabulary.name(.subject)) '\(text)': it must start with '/'", remedy: "write it as '/C=DE/O=Example/OU=Mail'")
         }
         var fields: [String] = []
         var current = ""
@@ -50,7 +50,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
         var attributes: [Attribute] = []
         for field in fields where !field.isEmpty {
             guard let equals = field.firstIndex(of: "=") else {
-                throw MailSecError(.invalidInput, "invalid --subject field '\(field)': expected KEY=value", remedy: "write it as '/C=DE/O=Example/OU=Mail'")
+                throw MailSecError(.invalidInput, "invalid \(Vocabulary.name(.subject)) field '\(field)': expected KEY=value", remedy: "write it as '/C=DE/O=Example/OU=Mail'")
             }
             let key = try Self.canonicalKey(String(field[..<equals]))
             attributes.append(Attribute(key, String(field[field.index(after: equals)...])))
@@ -125,7 +125,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
         case "cn", "commonname": return "CN"
         case "emailaddress", "email", "e": return "emailAddress"
         default:
-            throw MailSecError(.invalidInput, "unknown --subject field '\(key)'", remedy: "use C, ST, L, O, OU, CN or emailAddress")
+            throw MailSecError(.invalidInput, "unknown \(Vocabulary.name(.subject)) field '\(key)'", remedy: "use C, ST, L, O, OU, CN or emailAddress")
         }
     }
 }

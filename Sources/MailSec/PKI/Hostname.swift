@@ -19,13 +19,13 @@ package enum Hostname {
         name = name.lowercased()
         guard name.utf8.count <= 253 else { throw invalid("longer than 253 characters") }
         if IPAddress.normalize(name) != nil {
-            throw invalid("it is an IP address, not a host name", remedy: "use a host name and add the address with --san IP:\(name)")
+            throw invalid("it is an IP address, not a host name", remedy: "use a host name and add the address as a subjectAltName (\(Vocabulary.name(.subjectAlternativeName)) IP:\(name))")
         }
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
         for (index, label) in labels.enumerated() {
             if label == "*" {
                 guard allowWildcard else {
-                    throw invalid("a wildcard is not allowed here", remedy: "name one host here and add the wildcard with --san '\(name)'")
+                    throw invalid("a wildcard is not allowed here", remedy: "name one host here and add the wildcard as a subjectAltName (\(Vocabulary.name(.subjectAlternativeName)) '\(name)')")
                 }
                 guard index == 0 else { throw invalid("a wildcard may only be the whole leftmost label") }
                 guard labels.count >= 3 else { throw invalid("a wildcard needs at least two labels after it, as in *.example.com") }

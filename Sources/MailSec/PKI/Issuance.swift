@@ -136,12 +136,12 @@ public enum Issuer {
         let outputName = SecureFileSystem.baseName(of: outputPath)
         if outputDirectory.path == keyDirectory.path, outputName == keyName {
             throw MailSecError(.invalidInput, "the key and the certificate would both be written to \(locations.keyPath)",
-                               remedy: "give them different paths (--key-out and --cert-out)")
+                               remedy: "give them different paths (\(Vocabulary.name(.keyOutput)) and \(Vocabulary.name(.certificateOutput)))")
         }
         let keyExists = keyDirectory.status(of: keyName) != nil
         if reusing {
             guard keyExists else {
-                throw MailSecError(.fileNotFound, "\(locations.keyPath): no key to reuse", remedy: "leave out --reuse-key to make a new key")
+                throw MailSecError(.fileNotFound, "\(locations.keyPath): no key to reuse", remedy: "leave out \(Vocabulary.name(.reuseKey)) to make a new key")
             }
         } else if promoting {
             guard keyDirectory.status(of: SecureFileSystem.baseName(of: locations.nextKeyPath)) != nil else {
@@ -150,11 +150,11 @@ public enum Issuer {
             }
         } else if keyExists && !request.force {
             throw MailSecError(.fileExists, "\(locations.keyPath) already exists; it was left untouched",
-                               remedy: "renew the certificate for this key with --reuse-key, or replace the key with --force (the old one is kept as a backup)")
+                               remedy: "renew the certificate for this key with \(Vocabulary.name(.reuseKey)), or replace the key with \(Vocabulary.name(.force)) (the old one is kept as a backup)")
         }
         if outputDirectory.status(of: outputName) != nil && !request.force && !reusing && !promoting {
             throw MailSecError(.fileExists, "\(outputPath) already exists; it was left untouched",
-                               remedy: "pass --force to replace it (a backup is kept)")
+                               remedy: "pass \(Vocabulary.name(.force)) to replace it (a backup is kept)")
         }
 
         let authority = try request.authority.map(loadAuthority)
@@ -224,7 +224,7 @@ public enum Issuer {
             warnings.append("the key is encrypted: Postfix and Dovecot cannot ask for a passphrase and will not start with it")
         }
         if request.profile.role == .server, request.output == .certificate, request.profile.days > 825 {
-            warnings.append("Apple clients reject TLS server certificates valid for more than 825 days; consider --days 825 or less")
+            warnings.append("Apple clients reject TLS server certificates valid for more than 825 days; consider \(Vocabulary.name(.days)) 825 or less")
         }
 
         return IssuanceResult(
@@ -255,7 +255,7 @@ public enum Issuer {
         let name = SecureFileSystem.baseName(of: path)
         if directory.status(of: name) != nil && !force {
             throw MailSecError(.fileExists, "\(path) already exists: a next key is waiting; it was left untouched",
-                               remedy: "promote it once its TLSA record has been published for twice its TTL, or replace it with --force (a backup is kept)")
+                               remedy: "promote it once its TLSA record has been published for twice its TTL, or replace it with \(Vocabulary.name(.force)) (a backup is kept)")
         }
         let key = try PrivateKey.generate(spec, progress: progress)
         let staged = try key.pkcs8PEM(passphrase: nil).withUnsafeBytes {
@@ -270,7 +270,7 @@ public enum Issuer {
         let paths = authority.locations
         guard FileStatus(path: paths.certificatePath) != nil else {
             throw MailSecError(.fileNotFound, "no CA named '\(authority.name)': \(paths.certificatePath) does not exist",
-                               remedy: "create it with: mailsec ca create \(ShellQuoting.quote(authority.name))" + (paths.root == "/" ? "" : " --root \(ShellQuoting.quote(paths.root))"))
+                               remedy: "create it first" + Vocabulary.with(.createAuthority(name: authority.name, root: paths.root, replacing: false)) { ": \($0)" })
         }
         let certificateBytes = try SecureFileSystem.read(paths.certificatePath).withUnsafeBytes { Array($0) }
         guard let certificate = try Certificate.all(in: certificateBytes, source: paths.certificatePath).first else {
@@ -281,7 +281,7 @@ public enum Issuer {
         }
         guard certificate.notAfter > Date() else {
             throw MailSecError(.invalidInput, "the CA '\(authority.name)' expired on \(UTCTime.human(certificate.notAfter))",
-                               remedy: "make a new CA with: mailsec ca create --force \(ShellQuoting.quote(authority.name))")
+                               remedy: "make a new CA" + Vocabulary.with(.createAuthority(name: authority.name, root: paths.root, replacing: true)) { ": \($0)" })
         }
         let pem = try SecureFileSystem.read(paths.keyPath)
         let key = try pem.withUnsafeBytes { try PrivateKey(pem: $0, passphrase: authority.passphrase, source: paths.keyPath) }
@@ -301,7 +301,7 @@ public enum Issuer {
         }
         if SecureFileSystem.absolute(key) == SecureFileSystem.absolute(output) {
             throw MailSecError(.invalidInput, "the key and the certificate would both be written to \(key)",
-                               remedy: "give them different paths (--key-out and --cert-out)")
+                               remedy: "give them different paths (\(Vocabulary.name(.keyOutput)) and \(Vocabulary.name(.certificateOutput)))")
         }
     }
 

@@ -182,7 +182,7 @@ public final class PrivateKey: @unchecked Sendable {
         case .rsa(let bits):
             guard KeySpec.rsaSizes.contains(bits) else {
                 throw MailSecError(.invalidInput, "RSA keys of \(bits) bits are not offered",
-                                   remedy: "use --bits 2048, 3072 or 4096 (less than 2048 is rejected by current clients)")
+                                   remedy: "use \(Vocabulary.name(.keySize)) 2048, 3072 or 4096 (less than 2048 is rejected by current clients)")
             }
             algorithm = "RSA"
         case .ec: algorithm = "EC"
@@ -260,7 +260,7 @@ public final class PrivateKey: @unchecked Sendable {
             if encrypted {
                 if passphrase == nil {
                     throw MailSecError(.passphrase, "\(source) is encrypted and no passphrase was given",
-                                       remedy: "give the passphrase with --passphrase-file, or on the prompt")
+                                       remedy: "give the passphrase with \(Vocabulary.name(.passphraseFile))")
                 }
                 throw MailSecError(.passphrase, "\(source): wrong passphrase, or the encrypted key is damaged (\(reasons.joined(separator: "; ")))")
             }

@@ -172,7 +172,7 @@ public final class StagedFile {
             removeTemporary()
             guard linked == 0 else {
                 if code == EEXIST {
-                    throw MailSecError(.fileExists, "\(path) already exists", remedy: "it was left untouched; pass --force to replace it (a backup is kept)")
+                    throw MailSecError(.fileExists, "\(path) already exists", remedy: "it was left untouched; pass \(Vocabulary.name(.force)) to replace it (a backup is kept)")
                 }
                 throw SecureFileSystem.error(code, "cannot put \(path) in place")
             }
@@ -340,7 +340,7 @@ public enum SecureFileSystem {
         if info.st_mode & 0o022 != 0 {
             if info.st_mode & 0o1000 != 0 {
                 throw MailSecError(.permission, "\(path) is a shared directory (mode \(octal), like /tmp): anyone there could replace the private key",
-                                   remedy: "keep keys in a directory of their own, e.g. --root under /root, or the default /etc/pki/tls/private")
+                                   remedy: "keep keys in a directory of their own, e.g. a root (\(Vocabulary.name(.root))) under /root, or the default /etc/pki/tls/private")
             }
             throw MailSecError(.permission, "\(path) is writable by \(info.st_mode & 0o002 != 0 ? "everyone" : "its group") (mode \(octal)), so anyone there could replace the private key",
                                remedy: "chmod go-w \(ShellQuoting.quote(path))")
@@ -361,7 +361,7 @@ public enum SecureFileSystem {
             if !trusted(above.st_uid) || (writableByOthers && !(sticky && trusted(childOwner))) {
                 let who = !trusted(above.st_uid) ? "is owned by \(FileOwner.userName(above.st_uid))" : "is writable by others (mode \(FilePermissions(rawValue: UInt16(above.st_mode & 0o7777))))"
                 throw MailSecError(.permission, "\(parent) \(who), so someone else could swap \(child) and the private key with it",
-                                   remedy: "keep keys under directories only root can change: a --root under /root, or the default /etc")
+                                   remedy: "keep keys under directories only root can change: a root (\(Vocabulary.name(.root))) under /root, or the default /etc")
             }
             child = parent
             childOwner = above.st_uid
@@ -554,12 +554,12 @@ public enum SecureFileSystem {
             // Root is refused only by file attributes or a security policy: say so, not "run as root".
             let remedy = FileOwner.isRunningAsRoot
                 ? "root was refused: look for an immutable or append-only attribute (lsattr, chattr -i) and for SELinux or AppArmor denials"
-                : "run as root, or choose a directory you can write with --root"
+                : "run as root, or choose a directory you can write (\(Vocabulary.name(.root)))"
             return MailSecError(.permission, "\(context): \(reason)", remedy: remedy)
         case EISDIR:
             return MailSecError(.invalidInput, "\(context): a directory is in the way", remedy: "move the directory away, or choose another path")
         case EROFS:
-            return MailSecError(.io, "\(context): \(reason)", remedy: "choose a writable location with --root")
+            return MailSecError(.io, "\(context): \(reason)", remedy: "choose a writable location (\(Vocabulary.name(.root)))")
         case ENOSPC, EDQUOT:
             return MailSecError(.io, "\(context): \(reason)", remedy: "free some disk space; nothing was replaced")
         default:

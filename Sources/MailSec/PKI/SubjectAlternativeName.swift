@@ -19,19 +19,19 @@ public enum SubjectAlternativeName: Hashable, Sendable, CustomStringConvertible 
             let value = String(trimmed[trimmed.index(after: colon)...])
             switch kind {
             case "DNS":
-                self = .dns(try Hostname.normalize(value, allowWildcard: true, field: "--san DNS name"))
+                self = .dns(try Hostname.normalize(value, allowWildcard: true, field: "\(Vocabulary.name(.subjectAlternativeName)) DNS name"))
             case "IP":
                 guard let address = IPAddress.normalize(value) else {
-                    throw MailSecError(.invalidInput, "invalid --san IP address '\(value)'", remedy: "write an IPv4 address like IP:192.0.2.1 or an IPv6 address like IP:2001:db8::1")
+                    throw MailSecError(.invalidInput, "invalid \(Vocabulary.name(.subjectAlternativeName)) IP address '\(value)'", remedy: "write an IPv4 address like IP:192.0.2.1 or an IPv6 address like IP:2001:db8::1")
                 }
                 self = .ip(address)
             default:
-                throw MailSecError(.invalidInput, "unsupported --san type '\(kind)' in '\(text)'", remedy: "use DNS:name or IP:address")
+                throw MailSecError(.invalidInput, "unsupported \(Vocabulary.name(.subjectAlternativeName)) type '\(kind)' in '\(text)'", remedy: "use DNS:name or IP:address")
             }
         } else if let address = IPAddress.normalize(trimmed) {
             self = .ip(address)
         } else {
-            self = .dns(try Hostname.normalize(trimmed, allowWildcard: true, field: "--san DNS name"))
+            self = .dns(try Hostname.normalize(trimmed, allowWildcard: true, field: "\(Vocabulary.name(.subjectAlternativeName)) DNS name"))
         }
     }
 

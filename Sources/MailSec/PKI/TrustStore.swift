@@ -36,15 +36,15 @@ public final class TrustStore: @unchecked Sendable {
         case .file(let path):
             // Read here, not by OpenSSL: our reader refuses a FIFO or device that would block forever.
             if FileStatus(path: path)?.isDirectory == true {
-                throw MailSecError(.invalidInput, "\(path) is a directory", remedy: "use --ca-path for a directory of hashed certificates")
+                throw MailSecError(.invalidInput, "\(path) is a directory", remedy: "use \(Vocabulary.name(.trustedCADirectory)) for a directory of hashed certificates")
             }
-            let bytes = try SecureFileSystem.read(path, limit: 16 << 20, kind: "a CA file (--ca-file)").withUnsafeBytes { Array($0) }
+            let bytes = try SecureFileSystem.read(path, limit: 16 << 20, kind: "a CA file (\(Vocabulary.name(.trustedCAFile)))").withUnsafeBytes { Array($0) }
             let certificates = try Certificate.all(in: bytes, source: path)
-            guard !certificates.isEmpty else { throw MailSecError(.invalidInput, "\(path) holds no CA certificates (--ca-file)") }
+            guard !certificates.isEmpty else { throw MailSecError(.invalidInput, "\(path) holds no CA certificates (\(Vocabulary.name(.trustedCAFile)))") }
             for certificate in certificates { try add(certificate, from: path) }
         case .directory(let path):
             guard FileStatus(path: path)?.isDirectory == true else {
-                throw MailSecError(.fileNotFound, "\(path): no such directory (--ca-path)")
+                throw MailSecError(.fileNotFound, "\(path): no such directory (\(Vocabulary.name(.trustedCADirectory)))")
             }
             // Every certificate file in the directory, read by us for the same reason;
             // OpenSSL's lazy hashed lookup would open whatever a hash name points at.
@@ -52,14 +52,14 @@ public final class TrustStore: @unchecked Sendable {
             for name in try SecureFileSystem.entries(of: path) where !name.hasPrefix(".") {
                 let file = path + "/" + name
                 guard FileStatus(path: file)?.isDirectory != true else { continue }
-                let bytes = try SecureFileSystem.read(file, limit: 16 << 20, kind: "a CA certificate (--ca-path)").withUnsafeBytes { Array($0) }
+                let bytes = try SecureFileSystem.read(file, limit: 16 << 20, kind: "a CA certificate (\(Vocabulary.name(.trustedCADirectory)))").withUnsafeBytes { Array($0) }
                 guard let certificates = try? Certificate.all(in: bytes, source: file) else { continue }
                 for certificate in certificates {
                     try add(certificate, from: file)
                     added += 1
                 }
             }
-            guard added > 0 else { throw MailSecError(.invalidInput, "\(path) holds no CA certificates (--ca-path)") }
+            guard added > 0 else { throw MailSecError(.invalidInput, "\(path) holds no CA certificates (\(Vocabulary.name(.trustedCADirectory)))") }
         }
         OpenSSLErrorQueue.clear()
     }

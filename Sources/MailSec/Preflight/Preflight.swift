@@ -87,7 +87,7 @@ public enum Preflight {
         let id: Finding.ID = "postfix-check"
         let directory = request.configDirectory
         guard request.isLiveSystem else {
-            return .skip(id, "--root is set: postfix check would judge this machine's queue and programs, not the copied tree")
+            return .skip(id, "\(Vocabulary.name(.root)) is set: postfix check would judge this machine's queue and programs, not the copied tree")
         }
         guard PostfixCheck.isInstalled else { return .skip(id, "Postfix is not installed here (\(PostfixCheck.executable))") }
         guard FileStatus(path: directory + "/main.cf") != nil else { return .skip(id, "no main.cf in \(directory) to check") }

@@ -16,7 +16,8 @@ extension PreflightContext {
         }
         guard !certificate.isEmpty else {
             return [.fail(id, "neither smtpd_tls_cert_file nor smtpd_tls_chain_files is set: wrapper mode has no certificate to present",
-                          remedy: "make a key and certificate and point main.cf at them:\n  mailsec genkey \(ShellQuoting.hostArgument(host))\n  postconf -e smtpd_tls_cert_file=/etc/pki/tls/certs/\(ShellQuoting.hostArgument(host)).crt smtpd_tls_key_file=/etc/pki/tls/private/\(ShellQuoting.hostArgument(host)).key")]
+                          remedy: "make a key and certificate and point main.cf at them:\n"
+                                  + Vocabulary.with(.newPair(host: ShellQuoting.hostArgument(host))) { "  \($0)\n" } + "  postconf -e smtpd_tls_cert_file=/etc/pki/tls/certs/\(ShellQuoting.hostArgument(host)).crt smtpd_tls_key_file=/etc/pki/tls/private/\(ShellQuoting.hostArgument(host)).key")]
         }
         if key.isEmpty { key = certificate }
         var verifyRequest = VerifyRequest(certificatePath: rooted(certificate), keyPath: rooted(key), chainPath: chain.map(rooted), hosts: [host])
@@ -26,7 +27,8 @@ extension PreflightContext {
         do {
             verification = try CertificateVerifier.verify(verifyRequest)
         } catch let error as MailSecError {
-            return [.fail(id, error.message, remedy: error.remedy ?? "point smtpd_tls_cert_file and smtpd_tls_key_file at files that exist: mailsec genkey \(ShellQuoting.hostArgument(host)) makes them")]
+            return [.fail(id, error.message, remedy: error.remedy ?? "point smtpd_tls_cert_file and smtpd_tls_key_file at files that exist"
+                                  + Vocabulary.with(.newPair(host: ShellQuoting.hostArgument(host))) { ": \($0) makes them" })]
         } catch {
             return [.fail(id, "\(error)")]
         }
@@ -87,7 +89,7 @@ extension PreflightContext {
             // A copied tree must not decide where a password goes: only this
             // machine's own configuration may send it over the network.
             guard request.isLiveSystem else {
-                return [.skip(id, "smtpd_sasl_path = \(parsed) is a network address; under --root MailSec connects only to Unix sockets inside the tree, so it is not tried")]
+                return [.skip(id, "smtpd_sasl_path = \(parsed) is a network address; under \(Vocabulary.name(.root)) MailSec connects only to Unix sockets inside the tree, so it is not tried")]
             }
             address = parsed
         } else {

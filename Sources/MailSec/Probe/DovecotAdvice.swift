@@ -5,7 +5,7 @@ enum DovecotAdvice {
         let (protocolName, service) = names(target.mailProtocol)
         return ServerAdvice(
             notListening: "is Dovecot running with \(protocolName) in `protocols` (2.4 enables none by default) and an inet_listener on port \(target.port) in `service \(service)`? Look with: doveconf -n | grep -B2 -A3 inet_listener; ss -ltnp | grep :\(target.port)",
-            handshakeFailed: "check the certificate and key Dovecot loads (2.3: ssl_cert = </path, ssl_key = </path; 2.4: ssl_server_cert_file, ssl_server_key_file) with mailsec verify, and ssl_min_protocol",
+            handshakeFailed: "check the certificate and key Dovecot loads (2.3: ssl_cert = </path, ssl_key = </path; 2.4: ssl_server_cert_file, ssl_server_key_file)" + Vocabulary.with(.verify) { " with \($0)" } + ", and ssl_min_protocol",
             oldProtocol: "set ssl_min_protocol = TLSv1.2 (2.3 and 2.4)",
             clearTextOnImplicitPort: "put ssl = yes inside this listener: service \(service) { inet_listener \(target.mailProtocol == .imap ? "imaps" : "pop3s") { port = \(target.port); ssl = yes } }, then doveadm reload",
             certificateSettings: "ssl_cert and ssl_key (2.3) or ssl_server_cert_file and ssl_server_key_file (2.4)")
@@ -20,7 +20,9 @@ enum DovecotAdvice {
         }
     }
 
-    static let clearTextLogins = "set disable_plaintext_auth = yes (2.3) or auth_allow_cleartext = no (2.4), or ssl = required; then doveadm reload. Dovecot counts a client from its own address as secure: probe from another address (--source) to see what clients see"
+    static var clearTextLogins: String {
+        "set disable_plaintext_auth = yes (2.3) or auth_allow_cleartext = no (2.4), or ssl = required; then doveadm reload. Dovecot counts a client from its own address as secure: probe from another address (\(Vocabulary.name(.source))) to see what clients see"
+    }
 
     static let tlsNotOffered = "set ssl = yes (or ssl = required) with the certificate and key (2.3: ssl_cert = </path, ssl_key = </path; 2.4: ssl_server_cert_file, ssl_server_key_file), then doveadm reload"
 

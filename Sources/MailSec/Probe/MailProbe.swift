@@ -52,7 +52,7 @@ public struct ProbeOptions: Sendable {
             let inner = String(name.dropFirst().dropLast())
             let address = inner.lowercased().hasPrefix("ipv6:") ? String(inner.dropFirst(5)) : inner
             guard IPAddress.normalize(address) != nil else {
-                throw MailSecError(.invalidInput, "--ehlo \(TextSanitizer.quoted(name)): an address literal must hold an IPv4 or IPv6:-prefixed IPv6 address")
+                throw MailSecError(.invalidInput, "\(Vocabulary.name(.ehloName)) \(TextSanitizer.quoted(name)): an address literal must hold an IPv4 or IPv6:-prefixed IPv6 address")
             }
             return
         }

@@ -339,7 +339,7 @@ struct ProbeSession {
         }
         if let unverified, !options.allowUnverifiedAuth {
             report.add(.fail("auth", "not attempted: the server's certificate did not verify (\(unverified)), so the password could go to whoever is in the middle",
-                             remedy: "fix the certificate (see the certificate checks above), or trust its CA with --ca-file; --insecure-auth logs in anyway"))
+                             remedy: "fix the certificate (see the certificate checks above), or trust its CA with \(Vocabulary.name(.trustedCAFile)); \(Vocabulary.name(.allowUnverifiedAuth)) logs in anyway"))
             return
         }
         var request = AuthRequest()
@@ -356,7 +356,7 @@ struct ProbeSession {
         switch step {
         case .success:
             if let unverified {
-                report.add(.warn("auth", "\(user) logged in with \(mechanism) in \(time) ms, over a TLS session whose certificate did not verify (\(unverified); --insecure-auth)",
+                report.add(.warn("auth", "\(user) logged in with \(mechanism) in \(time) ms, over a TLS session whose certificate did not verify (\(unverified); \(Vocabulary.name(.allowUnverifiedAuth)))",
                                  remedy: "fix the certificate so that clients can verify it"))
             } else {
                 report.add(.pass("auth", "\(user) logged in with \(mechanism) in \(time) ms"))
@@ -390,7 +390,7 @@ struct ProbeSession {
         report.findings.removeAll { $0.id == step }
         if error.code == .timeout, connection?.overallDeadlinePassed == true {
             report.add(.fail(step, "the probe ran out of its overall time (\(options.effectiveOverallTimeout.shortDescription)) during this step: the server answers, but too slowly",
-                             remedy: "look at the server's load and its DNS lookups; --overall-timeout allows more"))
+                             remedy: "look at the server's load and its DNS lookups; \(Vocabulary.name(.overallTimeout)) allows more"))
             return
         }
         if step == greetingStep, error.code == .timeout, target.mode != .implicit {
@@ -454,7 +454,7 @@ struct ProbeSession {
     func commonSkipReasons() -> [Finding.ID: String] {
         [
             "auth-before-tls": target.mode == .starttls ? "not reached" : "not applicable: TLS from the first byte",
-            "auth": options.authUser == nil ? "not asked (--auth-user)" : "not reached",
+            "auth": options.authUser == nil ? "not asked (\(Vocabulary.name(.authUser)))" : "not reached",
             "starttls-after-tls": tls == nil ? "no TLS" : "not reached",
             DANECheckID.match: daneSkipReason,
             DANECheckID.rollover: daneSkipReason,

@@ -114,7 +114,7 @@ public final class CyrusPasswordChecker {
         case SASL_BADAUTH:
             return AuthVerdict(outcome: .rejected, code: "badauth", reason: "wrong user name or password", milliseconds: elapsed)
         case SASL_NOUSER:
-            return AuthVerdict(outcome: .rejected, code: "nouser", reason: "no such user (for sasldb, users are stored as user@realm: compare sasldblistusers2 with --realm)", milliseconds: elapsed)
+            return AuthVerdict(outcome: .rejected, code: "nouser", reason: "no such user (for sasldb, users are stored as user@realm: compare sasldblistusers2 with \(Vocabulary.name(.realm)))", milliseconds: elapsed)
         case SASL_DISABLED:
             return AuthVerdict(outcome: .rejected, code: "disabled", reason: "the account is disabled", milliseconds: elapsed)
         case SASL_EXPIRED:

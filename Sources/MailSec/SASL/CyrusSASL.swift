@@ -174,7 +174,7 @@ public final class CyrusClientExchange: SASLExchange {
                 // EXTERNAL is built into libsasl2; it says nothing about plugins.
                 let available = CyrusSASL.availableMechanisms().filter { $0 != "EXTERNAL" }
                 throw MailSecError(.sasl, "libsasl2 has no client plugin for \(mechanism) (plugins looked for in \(directory); found \(available.isEmpty ? "none" : available.joined(separator: ", ")))",
-                                   remedy: "install libsasl2-modules (SCRAM, CRAM-MD5, DIGEST-MD5, PLAIN, LOGIN), or point --sasl-plugin-dir at the directory that has them")
+                                   remedy: "install libsasl2-modules (SCRAM, CRAM-MD5, DIGEST-MD5, PLAIN, LOGIN), or point \(Vocabulary.name(.saslPluginDirectory)) at the directory that has them")
             }
             throw MailSecError(.sasl, "libsasl2 cannot start \(mechanism): \(detail(result))")
         }

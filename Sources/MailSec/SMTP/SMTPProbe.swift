@@ -12,7 +12,7 @@ package enum SMTPProbe {
     static func advice(port: UInt16) -> ServerAdvice {
         ServerAdvice(
             notListening: "is Postfix running and listening on port \(port)? Look with: postconf -M | grep \(port); ss -ltnp | grep :\(port)",
-            handshakeFailed: "check the server's certificate and key with mailsec verify, and its TLS settings (smtpd_tls_protocols, smtpd_tls_mandatory_ciphers)",
+            handshakeFailed: "check the server's certificate and key" + Vocabulary.with(.verify) { " with \($0)" } + ", and its TLS settings (smtpd_tls_protocols, smtpd_tls_mandatory_ciphers)",
             oldProtocol: "set smtpd_tls_protocols = >=TLSv1.2 and smtpd_tls_mandatory_protocols = >=TLSv1.2",
             clearTextOnImplicitPort: "add -o smtpd_tls_wrappermode=yes to this service in master.cf (not in main.cf: that breaks port 25), then postfix reload",
             certificateSettings: "smtpd_tls_cert_file and smtpd_tls_key_file (or smtpd_tls_chain_files)")
@@ -26,7 +26,7 @@ package enum SMTPProbe {
 
         var skipReasons: [Finding.ID: String] {
             var reasons = session.commonSkipReasons()
-            reasons["relay-denied"] = options.checkRelay ? "not reached" : "not asked (--check-relay)"
+            reasons["relay-denied"] = options.checkRelay ? "not reached" : "not asked (\(Vocabulary.name(.checkRelay)))"
             return reasons
         }
 
@@ -59,7 +59,7 @@ package enum SMTPProbe {
                     try connection.send("STARTTLS")
                     let reply = try connection.readSMTPReply()
                     guard reply.code == 220 else {
-                        session.report.add(.fail("tls-handshake", "STARTTLS was answered with \(reply.firstLine)", remedy: "check smtpd_tls_cert_file and smtpd_tls_key_file with mailsec verify; see the mail log"))
+                        session.report.add(.fail("tls-handshake", "STARTTLS was answered with \(reply.firstLine)", remedy: "check smtpd_tls_cert_file and smtpd_tls_key_file" + Vocabulary.with(.verify) { " with \($0)" } + "; see the mail log"))
                         return
                     }
                     guard try session.startTLS(connection) else { return }
@@ -86,10 +86,10 @@ package enum SMTPProbe {
             }
             if let user = options.authUser, let password = options.password, !mechanisms.isEmpty {
                 session.step = "auth"
-                let quoted = ShellQuoting.quote(user)
                 try session.authenticate(SMTPFraming(connection: connection), user: user, password: password, offered: mechanisms, advice: .init(
-                    refused: "check the credentials on Postfix's SASL socket: mailsec auth test \(quoted)",
-                    temporary: "Postfix could not reach its SASL backend in time: check it with mailsec auth test --socket /var/spool/postfix/private/auth \(quoted)"))
+                    refused: "check the credentials on Postfix's SASL socket (private/auth)" + Vocabulary.with(.authTest(socket: nil, user: user)) { ": \($0)" },
+                    temporary: "Postfix could not reach its SASL backend in time: check it"
+                        + Vocabulary.with(.authTest(socket: "/var/spool/postfix/private/auth", user: user)) { " with \($0)" }))
             }
             // QUIT without waiting for its 221, as blackbox_exporter and most
             // monitors end: the reply says nothing and costs a round trip on

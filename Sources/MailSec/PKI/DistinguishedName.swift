@@ -21,8 +21,8 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
         self.attributes = attributes
     }
 
-    /// The attributes genkey asks for, in the order it asks.
-    public static let promptedKeys = ["C", "ST", "L", "O", "OU", "CN"]
+    /// The usual attributes of a server's subject, in their conventional order.
+    public static let conventionalKeys = ["C", "ST", "L", "O", "OU", "CN"]
 
     /// Parses the OpenSSL form `/C=DE/ST=Berlin/O=Example/CN=mail.example.com`
     /// (`\/` escapes a slash inside a value).
@@ -74,7 +74,7 @@ public struct DistinguishedName: Hashable, Sendable, CustomStringConvertible {
     /// Puts the attributes in the conventional order (C, ST, L, O, OU, CN, email),
     /// keeping the order of repeated or unknown keys.
     public func sortedConventionally() -> DistinguishedName {
-        let order = Self.promptedKeys + ["emailAddress"]
+        let order = Self.conventionalKeys + ["emailAddress"]
         let sorted = attributes.enumerated().sorted { lhs, rhs in
             let left = order.firstIndex(of: lhs.element.key) ?? order.count
             let right = order.firstIndex(of: rhs.element.key) ?? order.count

@@ -9,7 +9,7 @@ public enum SASLMechanism {
 
     /// `authzid NUL authcid NUL password`, base64 (RFC 4616).
     public static func plain(authzid: String = "", user: String, password: SecureBytes) throws -> SecureBytes {
-        var message = try PlainExchange(authzid: authzid, user: user, password: password).start()!
+        let message = try PlainExchange(authzid: authzid, user: user, password: password).start()!
         return try encodeChecked(message, command: "AUTH PLAIN ")
     }
 

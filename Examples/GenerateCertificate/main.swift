@@ -21,7 +21,7 @@ do {
     let result = try Issuer.run(request)
     print("key:", result.key.path, result.key.status?.octalMode ?? "?")
     print("certificate:", result.output.path)
-    print("TLSA 3 1 1:", Hex.encode(result.spkiSHA256))
+    print("TLSA:", TLSARecord(usage: .daneEE, selector: .publicKey, matchingType: .sha256, data: result.spkiSHA256))
 } catch let error as MailSecError {
     print("error:", error.message)
     if let remedy = error.remedy { print("fix:", remedy) }

@@ -1,12 +1,12 @@
 import Glibc
 
 /// Validation of DNS host names as they appear in certificates and file names.
-package enum Hostname {
+public enum Hostname {
     /// Validates and normalises a host name: ASCII, lowercased, trailing dot
     /// removed, labels of 1–63 letters, digits and hyphens, at most 253 octets.
     /// A wildcard is accepted only as the whole leftmost label of a name with
     /// at least two more labels (`*.example.com`), and only when asked for.
-    package static func normalize(_ input: String, allowWildcard: Bool = false, field: String = "hostname") throws -> String {
+    public static func normalize(_ input: String, allowWildcard: Bool = false, field: String = "hostname") throws -> String {
         var name = input
         if name.hasSuffix(".") { name.removeLast() }
         func invalid(_ why: String, remedy: String? = nil) -> MailSecError {

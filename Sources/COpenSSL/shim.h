@@ -130,6 +130,10 @@ static inline int mailsec_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
 static inline int mailsec_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
 }
+// A macro over SSL_CTX_ctrl: let a read take whatever the socket holds, not one record header at a time.
+static inline void mailsec_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) {
+    SSL_CTX_set_read_ahead(ctx, yes);
+}
 
 // A BIO of our own carries TLS records over MailSec's socket (send with
 // MSG_NOSIGNAL, deadlines, TCP_QUICKACK) instead of OpenSSL's socket BIO,

@@ -27,7 +27,7 @@ extension Vocabulary {
         case .noProbe: "--no-probe"
         case .postfixDirectory: "--postfix-dir"
         case .dovecotConfig: "--dovecot-config"
-        case .passphraseFile: "--passphrase-file, or on the prompt"
+        case .passphraseFile: "--passphrase-file"
         case .saslPluginDirectory: "--sasl-plugin-dir"
         case .realm: "--realm"
         case .keySize: "--bits"
